@@ -1,0 +1,79 @@
+"""The `eval:` section of the run config. No torch here: the harvest imports this.
+
+    eval:
+      gold_field: label              # optional: the input records' reference answer
+      split: test                    # which split of <run>/dataset the student answers
+      limit: 500                     # optional: the first N items of that split
+      max_new_tokens: 64             # default: the teacher's max_tokens, else 256
+      batch_size: 16
+      student_cost_per_hour: 0.80    # USD per hour of the hardware that serves the student
+      training_cost_per_hour: 2.50   # USD per hour of the training hardware (default: the above)
+      monthly_requests: 1000000      # the volume the monthly saving is worked out at
+      student_endpoint:              # optional: eval a served student instead of loading it
+        base_url: http://127.0.0.1:8001/v1
+        model: my-student
+        api_key_env: STUDENT_API_KEY # optional: name of the variable holding the key
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class StudentEndpoint(BaseModel):
+    """An OpenAI-compatible server (vLLM, Ollama, llama.cpp, `transformers serve`) that serves
+    the student, so that latency and throughput are measured under the stack users deploy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="the server's /v1 URL, e.g. http://127.0.0.1:8001/v1")
+    model: str = Field(description="the model name the server knows the student by")
+    api_key_env: str | None = Field(
+        None, description="name of the variable holding the key; none for servers without auth"
+    )
+    concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at most")
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _looks_like_a_name(cls, v: str | None) -> str | None:
+        # catches the key itself pasted where its variable's name belongs
+        if v is not None and (
+            v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()
+        ):
+            raise ValueError(
+                "must be the NAME of an environment variable (e.g. STUDENT_API_KEY), never the key itself"
+            )
+        return v
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gold_field: str | None = Field(
+        None, description="input record field holding the reference answer (label, object or text)"
+    )
+    split: Literal["train", "validation", "test"] = Field(
+        "test", description="the dataset split the student is evaluated on"
+    )
+    limit: int | None = Field(None, ge=1, description="evaluate the first N items of the split only")
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="student answer length cap (default: the teacher's max_tokens, else 256)"
+    )
+    batch_size: int = Field(16, ge=1, le=4096, description="prompts generated together in-process")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps (in-process student)")
+    student_cost_per_hour: Decimal | None = Field(
+        None, ge=0, description="USD per hour of the hardware serving the student"
+    )
+    training_cost_per_hour: Decimal | None = Field(
+        None, ge=0, description="USD per hour of the training hardware (default: student_cost_per_hour)"
+    )
+    monthly_requests: int | None = Field(
+        None, ge=0, description="requests per month the saving is worked out at"
+    )
+    student_endpoint: StudentEndpoint | None = Field(
+        None, description="eval a served student (OpenAI-compatible) instead of loading it"
+    )

@@ -1,0 +1,203 @@
+"""The student answers the eval prompts in-process: batched greedy generation with transformers.
+
+Which model is loaded from `<run>/student/` (the training stage's layout):
+
+    merged/ exists              → that folder (a plain transformers model)
+    adapter_config.json exists  → its base_model_name_or_path + the LoRA adapter (peft), merged
+                                  in memory so that generation runs at the base model's speed
+    otherwise                   → the folder itself (a fully fine-tuned model)
+
+Prompts are the dataset's system and user messages through the student's own chat template,
+sorted by length so that a batch holds similar lengths (less padding), padded on the left.
+Latency is per batch: every item in a batch waits for the whole batch, so each item's latency
+is its batch's wall time; throughput is items (and generated tokens) over the total wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synth.errors import StageError
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass
+class Generation:
+    text: str
+    output_tokens: int
+    latency_s: float
+    error: str | None = None
+
+
+@dataclass
+class GenerationRun:
+    generations: list[Generation]
+    wall_s: float  # generation only: loading and warm-up are not counted
+    source: dict[str, Any]  # what answered: kind, path or endpoint, device, hardware
+
+
+def resolve_student(student_dir: Path) -> tuple[str, Path]:
+    """("merged" | "adapter" | "full", the folder to load)."""
+    if (student_dir / "merged" / "config.json").exists():
+        return "merged", student_dir / "merged"
+    if (student_dir / "adapter_config.json").exists():
+        return "adapter", student_dir
+    if (student_dir / "config.json").exists():
+        return "full", student_dir
+    raise StageError(f"{student_dir}: no student model there yet: run distill train first")
+
+
+def _adapter_base(student_dir: Path) -> str:
+    cfg = json.loads((student_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise StageError(f"{student_dir}/adapter_config.json: no base_model_name_or_path: retrain the student")
+    # a relative base (the tiny student's base/) is relative to the student folder
+    local = student_dir / base
+    return str(local) if not Path(base).is_absolute() and local.exists() else base
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def hardware_name(device: str) -> str:
+    import os
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    if device == "mps":
+        return "Apple GPU (mps)"
+    return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def load_student(student_dir: Path, device: str = "auto") -> tuple[Any, Any, dict[str, Any]]:
+    """(model, tokenizer, source) ready for generation, in eval mode on `device`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kind, path = resolve_student(student_dir)
+    device = pick_device(device)
+    dtype = torch.float32
+    if device.startswith("cuda"):
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    source: dict[str, Any] = {"kind": kind, "path": str(path), "device": device, "dtype": str(dtype).removeprefix("torch.")}
+    if kind == "adapter":
+        from peft import PeftModel
+
+        base = _adapter_base(student_dir)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # peft reads a deprecated transformers flag
+            model = PeftModel.from_pretrained(model, str(student_dir)).merge_and_unload()
+        source["base_model"] = base
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    # the training stage saves the tokenizer (with its chat template) beside the weights
+    tok_dir = path if (path / "tokenizer_config.json").exists() else student_dir
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    if not tokenizer.chat_template:
+        raise StageError(f"{tok_dir}: the student's tokenizer has no chat template: retrain the student")
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device).eval()
+    source["hardware"] = hardware_name(device)
+    return model, tokenizer, source
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[dict[str, str]]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    progress: Progress | None = None,
+) -> tuple[list[Generation], float]:
+    """Greedy answers to `prompts` (chat messages without the answer), in order; and the wall time."""
+    import torch
+    from transformers import GenerationConfig
+
+    texts = [
+        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts
+    ]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    eos = tokenizer.eos_token_id
+    gen_cfg = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    device = next(model.parameters()).device
+
+    def run(batch_texts: list[str]) -> Any:
+        enc = tokenizer(batch_texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        with torch.inference_mode():
+            out = model.generate(**enc, generation_config=gen_cfg)
+        return out[:, enc["input_ids"].shape[1] :]
+
+    if texts:  # warm-up: first-call costs (kernels, caches) are not the student's latency
+        run([texts[order[0]]])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    results: list[Generation | None] = [None] * len(texts)
+    started = time.perf_counter()
+    done = 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        t0 = time.perf_counter()
+        new = run([texts[i] for i in idx])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        latency = time.perf_counter() - t0
+        for row, i in zip(new.tolist(), idx, strict=True):
+            n = len(row)
+            if eos is not None and eos in row:
+                n = row.index(eos) + 1  # the end-of-turn token is generated too
+            elif tokenizer.pad_token_id is not None and tokenizer.pad_token_id in row:
+                n = row.index(tokenizer.pad_token_id)
+            text = tokenizer.decode(row[:n], skip_special_tokens=True).strip()
+            results[i] = Generation(text=text, output_tokens=n, latency_s=latency)
+        done += len(idx)
+        if progress is not None:
+            progress(done, len(texts))
+    wall = time.perf_counter() - started
+    return [g for g in results if g is not None], wall
+
+
+def generate_local(
+    student_dir: Path,
+    prompts: list[list[dict[str, str]]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> GenerationRun:
+    model, tokenizer, source = load_student(student_dir, device)
+    generations, wall = generate(
+        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress
+    )
+    source["batch_size"] = batch_size
+    return GenerationRun(generations=generations, wall_s=wall, source=source)

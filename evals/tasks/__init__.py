@@ -1,0 +1,5 @@
+"""Eval tasks, one file per kind of template output (see base.py)."""
+
+from evals.tasks.base import Example, Score, Task, distillation_gap, task_for
+
+__all__ = ["Example", "Score", "Task", "distillation_gap", "task_for"]

@@ -1,0 +1,171 @@
+"""The `student:` section of the run config. No torch here: the harvest imports this.
+
+    student:
+      base_model: Qwen/Qwen2.5-0.5B-Instruct   # a Hugging Face name, a local folder, or "tiny"
+      lora: {r: 16, alpha: 32}                  # LoRA on every linear layer by default
+      epochs: 2
+      learning_rate: 2.0e-4
+      merge: true                               # also write <run>/student/merged/
+
+`base_model: tiny` builds a small random-init Llama-style model with a byte-level BPE tokenizer
+trained on the run's own dataset (see `tiny:`), for tests and the offline demo. Such a model
+knows nothing yet, so it wants `full_finetune: true` (or LoRA with
+`modules_to_save: [embed_tokens, lm_head]`): LoRA alone on random weights learns little.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TINY = "tiny"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSpec(Strict):
+    """PEFT `LoraConfig` for the adapter (ignored with `full_finetune: true`)."""
+
+    r: int = Field(16, ge=1, le=1024, description="rank of the low-rank update")
+    alpha: float = Field(32, gt=0, description="scaling: the update is multiplied by alpha / r")
+    dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the adapter's input")
+    target_modules: str | list[str] = Field(
+        "all-linear",
+        description='"all-linear" (every linear layer but the output head) or module names, e.g. [q_proj, v_proj]',
+    )
+    modules_to_save: list[str] | None = Field(
+        None,
+        description="modules trained in full and saved with the adapter, e.g. [embed_tokens, lm_head]",
+    )
+
+
+class TinySpec(Strict):
+    """Shape of the local tiny student built when `base_model: tiny`."""
+
+    vocab_size: int = Field(
+        1024,
+        ge=300,
+        le=65536,
+        description="byte-level BPE vocabulary (256 bytes + merges + specials)",
+    )
+    hidden_size: int = Field(128, ge=16, le=4096, description="width of the model")
+    layers: int = Field(2, ge=1, le=64, description="transformer blocks")
+    heads: int = Field(4, ge=1, le=64, description="attention heads (must divide hidden_size)")
+    intermediate_size: int | None = Field(
+        None, ge=16, description="MLP width (default 4 x hidden_size)"
+    )
+    max_position_embeddings: int = Field(
+        1024, ge=64, description="longest sequence the model accepts"
+    )
+    texts: int = Field(
+        5000, ge=1, description="dataset rows whose text trains the tokenizer, at most"
+    )
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TinySpec:
+        if self.hidden_size % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide hidden_size ({self.hidden_size})")
+        return self
+
+
+class StudentConfig(Strict):
+    """The student and how it is trained (TRL `SFTTrainer` + PEFT LoRA)."""
+
+    base_model: str = Field(
+        description='a Hugging Face model name, a local model folder (relative to the config), or "tiny"'
+    )
+    tiny: TinySpec | None = Field(
+        None, description='shape of the tiny student; only with base_model: "tiny"'
+    )
+    lora: LoraSpec = Field(
+        default_factory=LoraSpec, description="the adapter (ignored with full_finetune)"
+    )
+    full_finetune: bool = Field(
+        False,
+        description="train every weight instead of a LoRA adapter (what a random-init tiny student needs)",
+    )
+    epochs: float = Field(
+        3.0, gt=0, description="passes over the training split (max_steps wins when set)"
+    )
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
+    learning_rate: float = Field(2e-4, gt=0, le=1, description="peak learning rate (AdamW)")
+    lr_scheduler: str = Field(
+        "cosine",
+        description="transformers scheduler name: linear, cosine, constant, constant_with_warmup, ...",
+    )
+    warmup_ratio: float = Field(
+        0.03, ge=0, lt=1, description="fraction of the steps spent warming up"
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    batch_size: int = Field(8, ge=1, description="sequences per device per step")
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    max_length: int = Field(
+        1024, ge=8, description="tokens per sequence (truncation; block size when packing)"
+    )
+    packing: bool = Field(
+        False,
+        description="padding-free packing: a batch is one flat sequence with no pad tokens (best with flash attention on GPU)",
+    )
+    seed: int = Field(0, description="seed for initialisation, shuffling and dropout")
+    merge: bool = Field(
+        False, description="also write <run>/student/merged/: the adapter merged into the base"
+    )
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto: bf16 on a GPU that has it, fp16 on other GPUs, fp32 on CPU"
+    )
+    gradient_checkpointing: bool = Field(
+        False,
+        description="recompute activations in the backward pass: less memory, about 20% slower",
+    )
+    load_in_4bit: bool = Field(
+        False, description="QLoRA: load the base in 4 bits (needs a CUDA GPU and bitsandbytes)"
+    )
+    eval_steps: float | None = Field(
+        0.2,
+        gt=0,
+        description="evaluate on the validation split every N steps (a number below 1 is a fraction of all steps)",
+    )
+    save_steps: float | None = Field(
+        None,
+        gt=0,
+        description="checkpoint every N steps (default: eval_steps, so the best checkpoint can be kept)",
+    )
+    logging_steps: float = Field(10, gt=0, description="log the training loss every N steps")
+    use_liger: Literal["auto", True, False] = Field(
+        "auto",
+        description="Liger Triton kernels: auto = on a CUDA GPU where liger-kernel is installed",
+    )
+    attn_implementation: str | None = Field(
+        None, description="eager, sdpa, flash_attention_2, ... (default: transformers' choice)"
+    )
+    sft_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="any other trl.SFTConfig field, passed through as is"
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> StudentConfig:
+        if self.tiny is not None and self.base_model != TINY:
+            raise ValueError('tiny: is only read with base_model: "tiny"')
+        if self.load_in_4bit and self.full_finetune:
+            raise ValueError(
+                "load_in_4bit trains a LoRA adapter over a frozen 4-bit base: drop full_finetune"
+            )
+        return self
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.base_model == TINY
+
+    @property
+    def tiny_spec(self) -> TinySpec:
+        return self.tiny or TinySpec()
+
+    @property
+    def method(self) -> str:
+        """What is trained, in words for the summary: full / lora / lora+modules_to_save."""
+        if self.full_finetune:
+            return "full"
+        return "lora+modules_to_save" if self.lora.modules_to_save else "lora"

@@ -1,0 +1,574 @@
+"""`distill train CONFIG`: the built dataset → a student under `<run>/student/`.
+
+TRL's `SFTTrainer` does the training (no loop of our own) with an `SFTConfig` built from the
+`student:` section and, unless `full_finetune`, a PEFT `LoraConfig`. What this module adds:
+
+- the base model: a Hugging Face name, a local folder, or a tiny one built from the dataset;
+- loss on the assistant's tokens only (see `finetune.chat_template`);
+- precision and kernels chosen for the hardware, clear one-line errors for what cannot run;
+- checkpoints in `<run>/student/checkpoints/`: running the same command again resumes from the
+  last one; the best one by validation loss is what is saved at the end;
+- `training_summary.json` (steps, tokens, tokens/s, losses, wall time, hardware), and the
+  merged model in `<run>/student/merged/` with `merge: true`.
+
+Layout of `<run>/student/`:
+
+    adapter_model.safetensors, adapter_config.json   the LoRA adapter (or model.safetensors in full)
+    tokenizer.json, tokenizer_config.json, chat_template.jinja
+    training_summary.json
+    merged/        with merge: true, a plain transformers model (vLLM loads it too)
+    checkpoints/   checkpoint-N/ folders, for resuming
+    base/          the tiny base model, with base_model: tiny
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import importlib.util
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from finetune.config import StudentConfig
+from synth.errors import ConfigError, DependencyError
+
+if TYPE_CHECKING:
+    from synth.config import RunConfig
+
+SUMMARY = "training_summary.json"
+FINGERPRINT = "student_config.json"
+# changing these makes old checkpoints useless; epochs, max_steps, eval/save cadence may change
+SHAPE_FIELDS = (
+    "base_model",
+    "tiny",
+    "lora",
+    "full_finetune",
+    "max_length",
+    "packing",
+    "load_in_4bit",
+)
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class TrainResult:
+    student_dir: Path  # <run>/student
+    # what AutoModelForCausalLM loads: merged/, the full model, or the adapter folder
+    model_dir: Path
+    summary: dict[str, Any]  # the content of training_summary.json
+
+    @property
+    def summary_path(self) -> Path:
+        return self.student_dir / SUMMARY
+
+
+@dataclass
+class Prepared:
+    """Everything `train` sets up before the first step (tests inspect its trainer's batches)."""
+
+    trainer: Any  # trl.SFTTrainer
+    tokenizer: Any
+    student_dir: Path
+    base_path: str
+    last_checkpoint: Path | None
+    loss_mode: str
+    precision: str
+    liger: bool
+    hardware: Any  # finetune.device.Hardware
+    splits: Any  # datasets.DatasetDict
+
+
+def prepare(
+    cfg: RunConfig,
+    *,
+    resume: bool = True,
+    progress: Progress | None = None,
+    callbacks: list[Any] | None = None,
+) -> Prepared:
+    """Check the config against the hardware, load the dataset and the base, build the trainer."""
+    s = cfg.student
+    if s is None:
+        raise ConfigError(
+            f"{cfg.config_path or 'config'}: no student: section: add one (student: {{base_model: ...}})"
+        )
+    _require("torch", "transformers", "trl", "peft", "accelerate", "datasets")
+
+    from finetune import device
+    from finetune.data import load_splits
+
+    hw = device.detect()
+    precision = device.resolve_precision(s.precision, hw)
+    if s.load_in_4bit:
+        device.check_4bit(hw)
+    liger = device.resolve_liger(s.use_liger, hw)
+
+    splits = load_splits(cfg.run_dir / "dataset")
+    student_dir = cfg.run_dir / "student"
+    ckpt_dir = student_dir / "checkpoints"
+    last = _last_checkpoint(ckpt_dir) if resume else None
+    _check_fingerprint(ckpt_dir, s, resuming=last is not None)
+
+    with _quiet():
+        base_path = _base_model(cfg, s, splits, student_dir)
+        tokenizer, model, loss_mode, added = _load(base_path, s, precision)
+        trainer = _trainer(
+            s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw
+        )
+    for callback in ([_progress_callback(progress)] if progress else []) + list(callbacks or []):
+        trainer.add_callback(callback)
+    return Prepared(
+        trainer, tokenizer, student_dir, base_path, last, loss_mode, precision, liger, hw, splits
+    )
+
+
+def train(
+    cfg: RunConfig,
+    *,
+    resume: bool = True,
+    progress: Progress | None = None,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
+    """Train the student of `cfg` on `<run>/dataset/`; resume from the last checkpoint if any.
+
+    `progress`, when given, is called with small dicts: {"event": "begin", "step": n,
+    "total_steps": N}, {"event": "step", ...}, {"event": "log", "step": n, "loss": ...} and
+    {"event": "eval", "step": n, "eval_loss": ...}. `callbacks` are extra transformers
+    `TrainerCallback`s.
+    """
+    import torch
+
+    started = time.perf_counter()
+    p = prepare(cfg, resume=resume, progress=progress, callbacks=callbacks)
+    s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
+    assert s is not None
+    ckpt_dir = p.student_dir / "checkpoints"
+    _write_fingerprint(ckpt_dir, s)
+    trainable = sum(x.numel() for x in trainer.model.parameters() if x.requires_grad)
+    total = sum(x.numel() for x in trainer.model.parameters())
+
+    if hw.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    tokens_before = _tokens_in(last)
+    with _quiet():
+        out = trainer.train(resume_from_checkpoint=str(last) if last else None)
+        state = trainer.state
+        eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
+        peak_gib = (
+            round(torch.cuda.max_memory_allocated() / 2**30, 3) if hw.device == "cuda" else None
+        )
+
+        student_dir = p.student_dir
+        trainer.save_model(str(student_dir))
+        p.tokenizer.save_pretrained(str(student_dir))
+        model_dir = student_dir
+        merged_dir = None
+        if s.merge and not s.full_finetune:
+            from finetune.merge import merge_adapter
+
+            # free the training copy first: merging loads the base again, in its own dtype
+            p.trainer = trainer = None
+            gc.collect()
+            merged_dir = merge_adapter(student_dir, student_dir / "merged")
+            model_dir = merged_dir
+
+    runtime = float(out.metrics.get("train_runtime") or 0.0)
+    session_tokens = state.num_input_tokens_seen - tokens_before
+    losses = [h["loss"] for h in state.log_history if "loss" in h]
+    summary = {
+        "base_model": s.base_model,
+        "base_model_path": p.base_path,
+        "method": s.method,
+        "lora": None if s.full_finetune else s.lora.model_dump(),
+        "loss_on": "assistant tokens"
+        if p.loss_mode == "assistant_only"
+        else "last assistant turn (completion)",
+        "loss_mode": p.loss_mode,
+        "precision": p.precision,
+        "load_in_4bit": s.load_in_4bit,
+        "packing": s.packing,
+        "liger": p.liger,
+        "hardware": hw.name,
+        "device": hw.device,
+        "gpus": hw.count if hw.device == "cuda" else 0,
+        "peak_gpu_memory_gib": peak_gib,
+        "train_rows": len(p.splits["train"]),
+        "validation_rows": len(p.splits["validation"]) if "validation" in p.splits else 0,
+        "steps": state.global_step,
+        "epochs": round(state.epoch or 0.0, 4),
+        "resumed_from_step": _step_of(last),
+        "tokens_seen": state.num_input_tokens_seen,
+        "tokens_per_s": round(session_tokens / runtime, 1)
+        if runtime > 0 and session_tokens
+        else None,
+        "train_runtime_s": round(runtime, 2),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "first_train_loss": losses[0] if losses else None,
+        "final_train_loss": losses[-1] if losses else None,
+        "mean_train_loss": out.training_loss if out.training_loss == out.training_loss else None,
+        "final_eval_loss": eval_metrics.get("eval_loss"),
+        "best_eval_loss": state.best_metric,
+        "best_checkpoint": Path(state.best_model_checkpoint).name
+        if state.best_model_checkpoint
+        else None,
+        "trainable_params": trainable,
+        "total_params": total,
+        "student_dir": str(student_dir),
+        "model_dir": str(model_dir),
+        "merged_dir": str(merged_dir) if merged_dir else None,
+        "versions": _versions(),
+    }
+    (student_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return TrainResult(student_dir=student_dir, model_dir=model_dir, summary=summary)
+
+
+# -- the base model ---------------------------------------------------------------------------
+
+
+def resolve_base_model(name: str, base_dir: Path) -> str:
+    """A local folder (relative to the config) if there is one, else a Hub name; a ConfigError
+    names what is wrong with a path that does not exist."""
+    candidate = (base_dir / Path(name).expanduser()).resolve()
+    if candidate.is_dir():
+        if not (candidate / "config.json").exists():
+            raise ConfigError(
+                f"student.base_model: {candidate} has no config.json: point it at a model folder"
+            )
+        return str(candidate)
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or candidate.exists()
+    if looks_like_path:
+        raise ConfigError(f"student.base_model: {candidate}: no such model folder (check the path)")
+    return name
+
+
+def _base_model(cfg: RunConfig, s: StudentConfig, splits: Any, student_dir: Path) -> str:
+    if not s.is_tiny:
+        return resolve_base_model(s.base_model, cfg.base_dir)
+    from finetune.tiny import build_tiny_student, texts_of
+
+    spec = s.tiny_spec
+    base = student_dir / "base"
+    marker = base / "tiny_spec.json"
+    wanted = {**spec.model_dump(), "seed": s.seed}
+    if not (marker.exists() and json.loads(marker.read_text()) == wanted):
+        train_rows = splits["train"].select(range(min(spec.texts, len(splits["train"]))))
+        build_tiny_student(
+            base,
+            texts_of(train_rows),
+            vocab_size=spec.vocab_size,
+            hidden_size=spec.hidden_size,
+            layers=spec.layers,
+            heads=spec.heads,
+            intermediate_size=spec.intermediate_size,
+            max_position_embeddings=spec.max_position_embeddings,
+            seed=s.seed,
+        )
+        marker.write_text(json.dumps(wanted, indent=2) + "\n")
+    return str(base)
+
+
+def _load(base: str, s: StudentConfig, precision: str) -> tuple[Any, Any, str, list[str]]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from finetune.chat_template import choose_loss_mode
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"student.base_model: cannot load {base!r}: {_first_line(e)}") from None
+    loss_mode, added = choose_loss_mode(tokenizer)
+
+    # LoRA keeps the frozen base in the training precision (half the memory); a full fine-tune
+    # keeps fp32 master weights and computes in bf16/fp16 under autocast.
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    dtype = half if (half is not None and not s.full_finetune) else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if s.attn_implementation:
+        kwargs["attn_implementation"] = s.attn_implementation
+    if s.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=half or torch.bfloat16,
+        )
+        kwargs["device_map"] = {"": 0}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"student.base_model: cannot load {base!r}: {_first_line(e)}") from None
+    if added:
+        model.resize_token_embeddings(len(tokenizer))
+    eos = tokenizer.eos_token_id
+    model.generation_config.eos_token_id = eos
+    model.config.eos_token_id = eos
+    return tokenizer, model, loss_mode, added
+
+
+# -- the trainer ------------------------------------------------------------------------------
+
+
+def sft_config(
+    s: StudentConfig,
+    output_dir: Path,
+    *,
+    precision: str,
+    liger: bool,
+    has_eval: bool,
+    loss_mode: str = "assistant_only",
+    pin_memory: bool = False,
+) -> Any:
+    """The `SFTConfig` for a student section; `sft_overrides` win, unknown ones are a ConfigError."""
+    from trl import SFTConfig
+
+    known = {f.name for f in dataclasses.fields(SFTConfig)}
+    unknown = sorted(set(s.sft_overrides) - known)
+    if unknown:
+        raise ConfigError(
+            f"student.sft_overrides.{unknown[0]}: not a trl.SFTConfig field (check its spelling)"
+        )
+    eval_steps = s.eval_steps or 0.2
+    args: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "num_train_epochs": s.epochs,
+        "max_steps": s.max_steps or -1,
+        "learning_rate": s.learning_rate,
+        "lr_scheduler_type": s.lr_scheduler,
+        "warmup_steps": s.warmup_ratio,  # a float below 1 is a fraction of the steps
+        "weight_decay": s.weight_decay,
+        "per_device_train_batch_size": s.batch_size,
+        "per_device_eval_batch_size": s.batch_size,
+        "gradient_accumulation_steps": s.grad_accum,
+        "max_length": s.max_length,
+        "packing": s.packing,
+        "padding_free": s.packing,
+        "seed": s.seed,
+        "data_seed": s.seed,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "gradient_checkpointing": s.gradient_checkpointing,
+        "use_liger_kernel": liger,
+        "assistant_only_loss": loss_mode == "assistant_only",
+        "completion_only_loss": loss_mode == "completion_only",
+        "logging_steps": s.logging_steps,
+        "logging_first_step": True,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": eval_steps if has_eval else None,
+        "save_strategy": "steps",
+        "save_steps": s.save_steps or eval_steps,
+        "save_total_limit": 2,
+        "load_best_model_at_end": has_eval,
+        "metric_for_best_model": "eval_loss",
+        "greater_is_better": False,
+        "include_num_input_tokens_seen": "non_padding",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": pin_memory,
+    }
+    args.update(s.sft_overrides)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return SFTConfig(**args)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"student: {_first_line(e)}") from None
+
+
+def _trainer(
+    s: StudentConfig,
+    model: Any,
+    tokenizer: Any,
+    splits: Any,
+    loss_mode: str,
+    added: list[str],
+    precision: str,
+    liger: bool,
+    ckpt_dir: Path,
+    hw: Any,
+) -> Any:
+    from transformers import PrinterCallback
+    from trl import SFTTrainer
+
+    from finetune.chat_template import to_prompt_completion
+    from finetune.data import conversations
+
+    train_ds = conversations(splits["train"])
+    eval_ds = (
+        conversations(splits["validation"])
+        if "validation" in splits and len(splits["validation"])
+        else None
+    )
+    if loss_mode == "completion_only":
+        train_ds = train_ds.map(to_prompt_completion, remove_columns=["messages"])
+        eval_ds = (
+            eval_ds.map(to_prompt_completion, remove_columns=["messages"])
+            if eval_ds is not None
+            else None
+        )
+    args = sft_config(
+        s,
+        ckpt_dir,
+        precision=precision,
+        liger=liger,
+        has_eval=eval_ds is not None,
+        loss_mode=loss_mode,
+        pin_memory=hw.device == "cuda",
+    )
+
+    peft_config = None
+    if not s.full_finetune:
+        from peft import LoraConfig
+
+        token_rows = tokenizer.convert_tokens_to_ids(added) if added else None
+        peft_config = LoraConfig(
+            task_type="CAUSAL_LM",
+            r=s.lora.r,
+            lora_alpha=s.lora.alpha,
+            lora_dropout=s.lora.dropout,
+            target_modules=s.lora.target_modules,
+            modules_to_save=list(s.lora.modules_to_save) if s.lora.modules_to_save else None,
+            # tokens the default chat template added start untrained: train their rows too
+            trainable_token_indices=token_rows,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # use_liger_kernel's deprecation notice
+            trainer = SFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+            )
+    except ValueError as e:
+        # e.g. target_modules naming no module of this model
+        raise ConfigError(f"student: {_first_line(e)}") from None
+    # the library reports through `progress`; the CLI decides what to print
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def _progress_callback(progress: Progress) -> Any:
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):  # type: ignore[misc]
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            progress({"event": "begin", "step": state.global_step, "total_steps": state.max_steps})
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            progress({"event": "step", "step": state.global_step, "total_steps": state.max_steps})
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            logs = logs or {}
+            kind = "eval" if any(k.startswith("eval_") for k in logs) else "log"
+            progress({"event": kind, "step": state.global_step, **logs})
+
+    return _Progress()
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+
+def _last_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest complete checkpoint (a save cut short has no trainer_state.json)."""
+    if not ckpt_dir.is_dir():
+        return None
+    found = [
+        p
+        for p in ckpt_dir.glob("checkpoint-*")
+        if p.is_dir() and (p / "trainer_state.json").exists()
+    ]
+    return max(found, key=_step_of, default=None)
+
+
+def _step_of(checkpoint: Path | None) -> int | None:
+    if checkpoint is None:
+        return None
+    tail = checkpoint.name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _tokens_in(checkpoint: Path | None) -> int:
+    if checkpoint is None:
+        return 0
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    return int(state.get("num_input_tokens_seen") or 0)
+
+
+def _fingerprint(s: StudentConfig) -> dict[str, Any]:
+    return {k: v for k, v in s.model_dump(mode="json").items() if k in SHAPE_FIELDS}
+
+
+def _check_fingerprint(ckpt_dir: Path, s: StudentConfig, *, resuming: bool) -> None:
+    path = ckpt_dir / FINGERPRINT
+    if not (resuming and path.exists()):
+        return
+    old = json.loads(path.read_text())
+    new = _fingerprint(s)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        raise ConfigError(
+            f"student.{changed[0]} changed since the checkpoints in {ckpt_dir} were written: "
+            f"delete that folder to start again (or run with --no-resume), or restore the old value"
+        )
+
+
+def _write_fingerprint(ckpt_dir: Path, s: StudentConfig) -> None:
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (ckpt_dir / FINGERPRINT).write_text(json.dumps(_fingerprint(s), indent=2) + "\n")
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """No tqdm bars from datasets/transformers while we work: the CLI draws its own progress."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    ds_on = datasets.is_progress_bar_enabled()
+    hf_on = hf_logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if ds_on:
+            datasets.enable_progress_bars()
+        if hf_on:
+            hf_logging.enable_progress_bar()
+
+
+def _require(*modules: str) -> None:
+    for name in modules:
+        if importlib.util.find_spec(name) is None:
+            raise DependencyError(f"distill train needs {name}: pip install {name}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("torch", "transformers", "trl", "peft", "accelerate"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found

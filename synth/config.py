@@ -1,0 +1,174 @@
+"""The run config: one YAML file, typed and documented here (pydantic, `extra="forbid"`).
+
+Relative paths are relative to the config file. Sections owned by later stages are declared
+in their own modules (`synth.build_config`, `finetune.config`, `evals.config`), all free of
+heavy imports so that `distill harvest` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evals.config import EvalConfig
+from finetune.config import StudentConfig
+from synth.build_config import DatasetConfig, FilterSpec, default_filters
+from synth.errors import ConfigError
+
+DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PriceConfig(Strict):
+    """Overrides the price table. Per-token prices in USD per million tokens; `per_hour` for
+    a self-hosted endpoint billed by GPU time; `free` for endpoints the user does not price."""
+
+    input_per_mtok: Decimal | None = Field(None, ge=0)
+    output_per_mtok: Decimal | None = Field(None, ge=0)
+    cached_input_per_mtok: Decimal | None = Field(None, ge=0, description="default: input price")
+    per_hour: Decimal | None = Field(None, ge=0, description="USD per hour of harvest wall time")
+    free: bool = False
+
+    @model_validator(mode="after")
+    def _complete(self) -> PriceConfig:
+        per_token = self.input_per_mtok is not None or self.output_per_mtok is not None
+        if per_token and (self.input_per_mtok is None or self.output_per_mtok is None):
+            raise ValueError("give both input_per_mtok and output_per_mtok")
+        if not (per_token or self.per_hour is not None or self.free):
+            raise ValueError("give input_per_mtok and output_per_mtok, per_hour, or free: true")
+        return self
+
+
+class TeacherConfig(Strict):
+    provider: Literal["openai", "anthropic"] = Field(
+        description="openai covers every OpenAI-compatible server (vLLM, Ollama, llama.cpp, ...)"
+    )
+    model: str
+    base_url: str | None = Field(None, description="an OpenAI-compatible server's /v1 URL")
+    api_key_env: str | None = Field(
+        None, description="name of the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)"
+    )
+    concurrency: int = Field(16, ge=1, le=4096, description="requests in flight at most")
+    rpm: float | None = Field(None, gt=0, description="requests/minute ceiling")
+    tpm: float | None = Field(None, gt=0, description="tokens/minute ceiling (prompt + max_tokens)")
+    price: PriceConfig | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, ...")
+    samples_per_input: int = Field(1, ge=1, le=64, description="answers asked per input")
+    structured_output: bool = Field(
+        True, description="ask for the template's json_schema the provider's way; off for servers that lack it"
+    )
+    logprobs: int | None = Field(None, ge=0, le=20, description="top-K log-probabilities per answer token")
+    max_attempts: int = Field(6, ge=1, le=50, description="attempts per request before it fails")
+    timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
+
+    @property
+    def key_env(self) -> str:
+        return self.api_key_env or DEFAULT_KEY_ENV[self.provider]
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _looks_like_a_name(cls, v: str | None) -> str | None:
+        # catches the key itself pasted where its variable's name belongs
+        if v is not None and (v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()):
+            raise ValueError("must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself")
+        return v
+
+
+class RunConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run folder: <runs_dir>/<name>/")
+    runs_dir: Path = Path("runs")
+    inputs: Path = Field(description="JSONL, one object per line")
+    template: str = Field(description="a name under prompts/, or a path to a template file")
+    teacher: TeacherConfig
+    budget_usd: Decimal | None = Field(None, gt=0, description="hard ceiling on the teacher's bill")
+    filters: list[FilterSpec] = Field(default_factory=default_filters)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    student: StudentConfig | None = None
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    # set by load_config, not by the user
+    config_path: Path | None = Field(None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.config_path.parent if self.config_path else Path.cwd()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.name
+
+    @property
+    def journal_path(self) -> Path:
+        return self.run_dir / "journal.sqlite"
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """First problem only, on one line: `config.yaml: teacher.concurrncy: unknown key`."""
+    e = err.errors()[0]
+    loc = _loc(tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling)"
+    elif e["type"] == "missing":
+        msg = "required key is missing"
+    else:
+        msg = e["msg"].removeprefix("Value error, ")
+    more = len(err.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {loc or '(top level)'}: {msg}{tail}"
+
+
+def load_yaml(path: Path, what: str = "config") -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read {what}: {e.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read, validate and resolve a run config; every problem is a one-line ConfigError."""
+    path = Path(path)
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping of keys (name, inputs, template, teacher, ...)")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(str(path), e)) from None
+    base = path.resolve().parent
+    cfg.config_path = path.resolve()
+    cfg.runs_dir = (base / cfg.runs_dir).resolve()
+    cfg.inputs = (base / cfg.inputs).resolve()
+    return cfg

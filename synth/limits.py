@@ -1,0 +1,449 @@
+"""The pacing of one lane (one teacher endpoint): how many requests in flight, how fast they
+start, and how the lane slows down when the provider pushes back.
+
+    async with limiter.slot(tokens=prompt + max_tokens) as permit:
+        response = await provider.complete(request)
+        permit.settle(response.usage.input_tokens + response.usage.output_tokens)
+    limiter.observe(response.headers); limiter.on_success()
+
+Three brakes, all shared by every request of the lane:
+
+- a concurrency ceiling (like a semaphore whose size can change: it halves on repeated
+  503/529 and grows back by one after a run of successes, AIMD as in TCP);
+- RPM and TPM token buckets that refill continuously. Providers enforce their per-minute
+  limits over much shorter windows, so the buckets never hold a minute's allowance: requests
+  are spaced 60/rpm seconds apart, and the token bucket holds about one second of tokens;
+- a pause: after a 429, or when the rate-limit headers say the allowance is spent, no request
+  starts before a given time. A 429 also halves the paced rates, which recover additively on
+  successes up to the configured (or advertised) ceiling.
+
+Time comes from an injected `clock` and `sleep`, so tests run on a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+#: the share of an advertised limit we allow ourselves: other clients, clock skew, estimates
+HEADER_SAFETY = 0.95
+#: a window whose remaining allowance is at most this share of its limit counts as spent
+SPENT_FRACTION = 0.01
+#: a spent window holds the lane at most this long (a stale or odd reset header must not stall
+#: the run for an hour; a 429 will tell us if we start too early)
+MAX_HOLD_S = 60.0
+#: the token bucket holds this much of a second's allowance (never a minute's)
+TOKEN_BURST_S = 1.0
+#: multiplicative decrease of the paced rates on a 429, and their floors
+RATE_DECREASE = 0.5
+MIN_RPM = 1.0
+MIN_TPM = 100.0
+#: at most one cut of the paced rates per this many seconds: 429s that arrive together answer
+#: the same excess (and a provider's transient 429s must not grind the lane to a halt)
+RATE_CUT_COOLDOWN_S = 1.0
+#: additive increase per success, as a share of the ceiling (or of the rate before the cut)
+RATE_INCREASE = 0.01
+#: consecutive overload answers (503/529) before the concurrency ceiling is cut
+OVERLOAD_STREAK = 2
+#: at most one cut of the concurrency ceiling per this many seconds: the answers of the
+#: requests already in flight when we cut are the same overload, not a new one
+OVERLOAD_COOLDOWN_S = 1.0
+#: successes needed for +1 on the concurrency ceiling (at least this, or the ceiling itself)
+RECOVERY_SUCCESSES = 4
+#: how far back starts are counted to measure the lane's actual rate (used when a 429 comes
+#: to a lane that had no configured rate to cut)
+MEASURE_WINDOW_S = 10.0
+
+
+# --------------------------------------------------------------------------- rate-limit headers
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration_s(value: str) -> float | None:
+    """OpenAI's reset durations ("1s", "6m0s", "20ms", "1m30.5s", Go's time.Duration format),
+    or a bare number of seconds. None when it is neither."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pos, seconds = 0, 0.0
+        for m in _DURATION_PART.finditer(text):
+            if m.start() != pos:
+                return None
+            seconds += float(m.group(1)) * _UNIT_S[m.group(2)]
+            pos = m.end()
+        if pos != len(text):
+            return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def parse_reset_s(value: str, now: float | None = None) -> float | None:
+    """Seconds until a reset given as a duration (OpenAI) or an RFC 3339 time (Anthropic).
+
+    `now` is wall-clock epoch seconds (time.time()); a time already past gives 0."""
+    seconds = parse_duration_s(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None  # a bare local time would be a guess
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One rate-limit window a response advertised: "requests", "tokens", "input-tokens" or
+    "output-tokens", with its limit, what remains of it and the seconds until it resets."""
+
+    name: str
+    limit: float | None
+    remaining: float | None
+    reset_s: float | None
+
+    @property
+    def spent(self) -> bool:
+        if self.remaining is None:
+            return False
+        if self.remaining <= 0:
+            return True
+        return self.limit is not None and self.remaining <= SPENT_FRACTION * self.limit
+
+
+_OPENAI = ("requests", "tokens")
+_ANTHROPIC = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        n = float(value)
+    except ValueError:
+        return None
+    return n if math.isfinite(n) and n >= 0 else None
+
+
+def rate_limit_windows(headers: Mapping[str, str], now: float | None = None) -> list[Window]:
+    """The windows in OpenAI `x-ratelimit-{limit,remaining,reset}-NAME` and Anthropic
+    `anthropic-ratelimit-NAME-{limit,remaining,reset}` headers (keys in any case)."""
+    h = {k.lower(): v for k, v in headers.items()}
+    out: list[Window] = []
+    for names, key in (
+        (_OPENAI, "x-ratelimit-{part}-{name}"),
+        (_ANTHROPIC, "anthropic-ratelimit-{name}-{part}"),
+    ):
+        for name in names:
+            limit, remaining, reset = (
+                h.get(key.format(part=part, name=name)) for part in ("limit", "remaining", "reset")
+            )
+            if limit is None and remaining is None and reset is None:
+                continue
+            reset_s = parse_reset_s(reset, now) if reset is not None else None
+            out.append(Window(name, _number(limit), _number(remaining), reset_s))
+    return out
+
+
+# --------------------------------------------------------------------------- pacing
+
+
+class _Bucket:
+    """Refills at `rate` per second up to `capacity`; may go into debt (a request bigger than
+    the capacity waits for a full bucket, then leaves it negative), so that the average rate
+    holds whatever the request sizes."""
+
+    def __init__(self, rate_per_s: float, capacity: float, now: float) -> None:
+        self.rate = rate_per_s
+        self.capacity = capacity
+        self.level = capacity
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait_s(self, cost: float, now: float) -> float:
+        self.refill(now)
+        need = min(cost, self.capacity)
+        # a hair of tolerance: float refills land at 0.9999999 of a token, and a wait of
+        # 1e-16 s would not move a clock that is read back as the same float
+        return (
+            0.0 if self.level >= need - 1e-9 * max(1.0, need) else (need - self.level) / self.rate
+        )
+
+
+class _Pace:
+    """One per-minute rate (requests or tokens): its ceiling (configured, or advertised by
+    the provider), the rate we pace at now (cut on 429s, grown back on successes), and the
+    bucket that enforces it. No rate and no ceiling: not paced at all."""
+
+    def __init__(self, per_minute: float | None, burst: Callable[[float], float], now: float):
+        self.ceiling = per_minute
+        self.rate: float | None = None
+        self.grow_ref: float | None = None  # step basis when there is no ceiling
+        self.bucket: _Bucket | None = None
+        self._burst = burst  # per-second rate -> bucket capacity
+        if per_minute:
+            self.set(per_minute, now)
+
+    def set(self, per_minute: float, now: float) -> None:
+        self.rate = per_minute
+        per_s = per_minute / 60
+        if self.bucket is None:
+            self.bucket = _Bucket(per_s, self._burst(per_s), now)
+        else:
+            self.bucket.refill(now)
+            self.bucket.rate, self.bucket.capacity = per_s, self._burst(per_s)
+            self.bucket.level = min(self.bucket.level, self.bucket.capacity)
+
+    def wait_s(self, cost: float, now: float) -> float:
+        return self.bucket.wait_s(cost, now) if self.bucket else 0.0
+
+    def take(self, cost: float) -> None:
+        if self.bucket:
+            self.bucket.level -= cost
+
+    def lower_ceiling(self, advertised: float, now: float) -> None:
+        if self.ceiling is not None and self.ceiling <= advertised:
+            return
+        self.ceiling = advertised
+        self.set(advertised if self.rate is None else min(self.rate, advertised), now)
+
+    def cut(self, measured: float | None, floor: float, now: float) -> None:
+        current = self.rate if self.rate is not None else measured
+        if current is None:
+            return
+        if self.ceiling is None:
+            self.grow_ref = max(self.grow_ref or 0.0, current)
+        self.set(max(floor, current * RATE_DECREASE), now)
+
+    def grow(self, now: float) -> None:
+        ref = self.ceiling if self.ceiling is not None else self.grow_ref
+        if self.rate is None or ref is None:
+            return
+        rate = self.rate + ref * RATE_INCREASE
+        self.set(rate if self.ceiling is None else min(self.ceiling, rate), now)
+
+
+# --------------------------------------------------------------------------- the limiter
+
+
+@dataclass
+class Permit:
+    """One admitted request. `settle` corrects the TPM bucket once the real usage is known."""
+
+    limiter: Limiter
+    tokens: int
+    settled: bool = False
+    released: bool = False
+
+    def settle(self, actual_tokens: int) -> None:
+        if not self.settled:
+            self.settled = True
+            self.limiter._settle(self.tokens, actual_tokens)
+
+
+@dataclass(frozen=True)
+class LimiterState:
+    """What the progress bar shows."""
+
+    in_flight: int
+    concurrency: int
+    rpm: float | None
+    tpm: float | None
+    paused_for_s: float
+
+
+class Limiter:
+    def __init__(
+        self,
+        concurrency: int,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._clock, self._sleep, self._wall = clock, sleep, wall_clock
+        now = clock()
+        self.max_concurrency = concurrency
+        self.concurrency = concurrency
+        self.in_flight = 0
+        self.paused_until = now
+        # requests are spaced one by one (a bucket of 1); tokens come in lumps, ~1 s of them
+        self._rpm = _Pace(rpm, lambda per_s: 1.0, now)
+        self._tpm = _Pace(tpm, lambda per_s: per_s * TOKEN_BURST_S, now)
+        self._admission = asyncio.Lock()  # FIFO: the head of the queue waits, the rest queue
+        self._released = asyncio.Event()
+        self._starts: deque[tuple[float, int]] = deque()  # (time, tokens), last MEASURE_WINDOW_S
+        self._starts_since_cut = 0
+        self._overload_streak = 0
+        self._last_overload_cut = -math.inf
+        self._last_rate_cut = -math.inf
+        self._successes = 0
+
+    @property
+    def rpm(self) -> float | None:
+        """The requests/minute paced at now (None: not paced)."""
+        return self._rpm.rate
+
+    @property
+    def tpm(self) -> float | None:
+        return self._tpm.rate
+
+    @property
+    def rpm_ceiling(self) -> float | None:
+        return self._rpm.ceiling
+
+    @property
+    def tpm_ceiling(self) -> float | None:
+        return self._tpm.ceiling
+
+    # ---- admission
+
+    @asynccontextmanager
+    async def slot(self, tokens: int = 0) -> AsyncIterator[Permit]:
+        permit = await self.acquire(tokens)
+        try:
+            yield permit
+        finally:
+            self.release(permit)
+
+    async def acquire(self, tokens: int = 0) -> Permit:
+        """Wait until a request of `tokens` (prompt + max_tokens) may start, then take it.
+
+        Waiters are served in order (a big request is not starved by small ones)."""
+        async with self._admission:
+            while True:
+                if self.in_flight >= self.concurrency:
+                    self._released.clear()
+                    await self._released.wait()
+                    continue
+                now = self._clock()
+                delay = max(
+                    self.paused_until - now,
+                    self._rpm.wait_s(1, now),
+                    self._tpm.wait_s(tokens, now),
+                )
+                if delay <= 0:
+                    break
+                await self._sleep(delay)
+            self.in_flight += 1
+            self._rpm.take(1)
+            self._tpm.take(tokens)
+            self._starts.append((now, tokens))
+            while self._starts[0][0] < now - MEASURE_WINDOW_S:
+                self._starts.popleft()
+            self._starts_since_cut += 1
+            return Permit(self, tokens)
+
+    def release(self, permit: Permit) -> None:
+        if not permit.released:
+            permit.released = True
+            self.in_flight -= 1
+            self._released.set()
+
+    def _settle(self, reserved: int, actual: int) -> None:
+        bucket = self._tpm.bucket
+        if bucket:
+            bucket.refill(self._clock())
+            bucket.level = min(bucket.capacity, bucket.level + reserved - actual)
+
+    # ---- feedback
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Adapt to the rate-limit headers of a response: adopt advertised limits (less a
+        margin) as ceilings, and hold the lane until the reset of any spent window."""
+        now = self._clock()
+        for w in rate_limit_windows(headers, self._wall()):
+            if w.limit and w.name == "requests":
+                self._rpm.lower_ceiling(w.limit * HEADER_SAFETY, now)
+            elif w.limit and w.name == "tokens":
+                # Anthropic's `tokens-*` is the most restrictive of its input/output limits;
+                # the split ones only ever pause the lane (our bucket counts both together)
+                self._tpm.lower_ceiling(w.limit * HEADER_SAFETY, now)
+            if w.spent and w.reset_s:
+                self.paused_until = max(self.paused_until, now + min(w.reset_s, MAX_HOLD_S))
+
+    def on_rate_limited(self, wait_s: float) -> None:
+        """A 429: no request of the lane starts before now + wait_s, and the paced rates halve
+        (from the measured rate when none was set). The requests already in flight when we
+        cut answer 429 too: they are the same excess, so a cut needs a start since the last."""
+        now = self._clock()
+        self.paused_until = max(self.paused_until, now + max(0.0, wait_s))
+        if self._starts_since_cut == 0 or now - self._last_rate_cut < RATE_CUT_COOLDOWN_S:
+            return
+        self._starts_since_cut = 0
+        self._last_rate_cut = now
+        rpm, tpm = self._measured(now)
+        self._rpm.cut(rpm, MIN_RPM, now)
+        self._tpm.cut(tpm, MIN_TPM, now)
+
+    def on_overloaded(self) -> None:
+        """A 503/529 (a local server's full queue, Anthropic's overload): after a streak of
+        them, halve the concurrency ceiling (at least 1), at most once per cooldown."""
+        self._successes = 0
+        self._overload_streak += 1
+        now = self._clock()
+        if (
+            self._overload_streak >= OVERLOAD_STREAK
+            and now - self._last_overload_cut >= OVERLOAD_COOLDOWN_S
+        ):
+            self.concurrency = max(1, self.concurrency // 2)
+            self._last_overload_cut = now
+            self._overload_streak = 0
+
+    def on_success(self) -> None:
+        """Additive increase: rates climb back towards their ceiling, and the concurrency
+        ceiling gains one after a run of successes."""
+        self._overload_streak = 0
+        self._successes += 1
+        if self.concurrency < self.max_concurrency and self._successes >= max(
+            RECOVERY_SUCCESSES, self.concurrency
+        ):
+            self.concurrency += 1
+            self._successes = 0
+            self._released.set()
+        now = self._clock()
+        self._rpm.grow(now)
+        self._tpm.grow(now)
+
+    # ---- state
+
+    def state(self) -> LimiterState:
+        return LimiterState(
+            in_flight=self.in_flight,
+            concurrency=self.concurrency,
+            rpm=self.rpm,
+            tpm=self.tpm,
+            paused_for_s=max(0.0, self.paused_until - self._clock()),
+        )
+
+    def _measured(self, now: float) -> tuple[float | None, float | None]:
+        """Requests and tokens per minute started over the last MEASURE_WINDOW_S (over at
+        least one second, so that a first burst does not read as an absurd rate)."""
+        while self._starts and self._starts[0][0] < now - MEASURE_WINDOW_S:
+            self._starts.popleft()
+        if not self._starts:
+            return None, None
+        span = max(1.0, now - self._starts[0][0])
+        tokens = sum(t for _, t in self._starts)
+        return len(self._starts) / span * 60, (tokens / span * 60 if tokens else None)

@@ -1,0 +1,105 @@
+"""The journal's schema, as numbered migrations recorded in the database itself.
+
+A migration is a function `mNNN_name(db)`; `migrate(db)` applies, in order, those not yet
+recorded in `_migrations`. Never edit one that has shipped: add the next number, so that
+journals written by older versions still open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+
+
+def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE items (
+            key TEXT PRIMARY KEY,              -- sha256 of the rendered request + sample index
+            line INTEGER NOT NULL,             -- 1-based line of the inputs file
+            sample INTEGER NOT NULL,           -- 0 .. samples_per_input-1
+            input TEXT NOT NULL,               -- the input record, JSON
+            request TEXT NOT NULL,             -- model, messages, params, json_schema: JSON
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',   -- pending | in_flight | done | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            retries INTEGER NOT NULL DEFAULT 0,
+            rate_limited INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            reserved_usd TEXT,                 -- worst case held while in flight
+            response_text TEXT,
+            finish_reason TEXT,
+            refusal TEXT,
+            request_id TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cached_input_tokens INTEGER,
+            cost_usd TEXT,                     -- Decimal as text: exact sums
+            latency_s REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX items_state ON items(state);
+        CREATE INDEX items_line ON items(line, sample);
+
+        -- one row per HTTP attempt: the time series behind retries, 429s and cost over time
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            run_id INTEGER,
+            started_at REAL NOT NULL,
+            ended_at REAL NOT NULL,
+            outcome TEXT NOT NULL,             -- ok | retry | rate_limited | failed | auth
+            status INTEGER,
+            error TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cost_usd TEXT
+        );
+
+        -- one row per `distill harvest` invocation
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            ended_at REAL,
+            status TEXT NOT NULL,              -- running | finished | budget | auth | interrupted
+            provider TEXT,
+            model TEXT,
+            budget_usd TEXT,
+            orphaned_usd TEXT                  -- reservations of requests a crash left in flight
+        );
+        """
+    )
+
+
+@migration
+def m002_logprobs_and_wall_time(db: sqlite3.Connection) -> None:
+    # top-K log-probabilities per answer token, for later soft-label training
+    db.execute("ALTER TABLE items ADD COLUMN logprobs TEXT")
+    db.execute("CREATE INDEX attempts_time ON attempts(ended_at)")
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        with db:
+            fn(db)
+            db.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, time.time())
+            )
+        applied.append(fn.__name__)
+    return applied

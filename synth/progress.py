@@ -1,0 +1,72 @@
+"""The one place that draws progress: a live line per stage, fed by the engine's stats.
+
+The engine only updates a stats object; this module reads it a few times a second (rich's
+refresh thread), so a slow terminal never slows the harvest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from synth.harvest import HarvestStats
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _tokens(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K" if n >= 1e3 else str(n)
+
+
+class HarvestView:
+    """Renders HarvestStats: a bar, counts, rate, tokens, dollars against the budget, ETA."""
+
+    def __init__(self, stats: HarvestStats) -> None:
+        self.stats = stats
+
+    def __rich__(self) -> Group:
+        s = self.stats
+        elapsed = max(time.monotonic() - s.started, 1e-6)
+        finished = s.done + s.failed
+        rate = finished / elapsed
+        eta = s.remaining / rate if rate > 0 else None
+        bar = ProgressBar(total=max(s.total, 1), completed=s.already_done + finished, width=40)
+        head = Table.grid(padding=(0, 1))
+        head.add_row(
+            Text("harvest", style="bold"),
+            bar,
+            Text(f"{s.already_done + finished}/{s.total}"),
+            Text(f"ETA {_eta(eta)}", style="cyan"),
+        )
+        spent = s.prior_spent_usd + s.spent_usd
+        budget = f" / ${s.budget_usd:,.2f}" if s.budget_usd is not None else ""
+        line = Text.assemble(
+            ("done ", "dim"), (f"{s.done}", "green"),
+            ("  failed ", "dim"), (f"{s.failed}", "red" if s.failed else ""),
+            ("  in flight ", "dim"), f"{s.in_flight}",
+            ("  ", ""), f"{rate:.1f} req/s",
+            ("  tokens ", "dim"), f"{_tokens(s.input_tokens)} in / {_tokens(s.output_tokens)} out",
+            ("  retries ", "dim"), f"{s.retries} ({s.rate_limited} × 429)",
+            ("  $", "dim"), (f"{spent:,.4f}{budget}", "yellow"),
+        )
+        return Group(head, line)
+
+
+@contextmanager
+def harvest_progress(stats: HarvestStats, console: Console | None = None) -> Iterator[None]:
+    console = console or Console(stderr=True)
+    with Live(HarvestView(stats), console=console, refresh_per_second=4, transient=False):
+        yield

@@ -1,0 +1,43 @@
+"""Teacher providers behind one protocol (`synth.providers.base.Provider`)."""
+
+from __future__ import annotations
+
+import os
+
+from synth.config import TeacherConfig
+from synth.errors import AuthError
+from synth.providers.base import ChatRequest, ChatResponse, Provider, Usage
+
+__all__ = ["ChatRequest", "ChatResponse", "Provider", "Usage", "make_provider", "api_key_for"]
+
+# OpenAI-compatible local servers accept any key; the SDK insists on a non-empty one.
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+
+
+def api_key_for(teacher: TeacherConfig) -> str:
+    """The key from the environment; never from the config, never written anywhere."""
+    key = os.environ.get(teacher.key_env, "").strip()
+    if key:
+        return key
+    if teacher.base_url is not None and teacher.provider == "openai":
+        return LOCAL_PLACEHOLDER_KEY
+    raise AuthError(
+        f"no API key in ${teacher.key_env}: export it, or set teacher.api_key_env to the variable that holds it"
+    )
+
+
+def make_provider(teacher: TeacherConfig, *, max_connections: int | None = None) -> Provider:
+    kwargs = dict(
+        api_key=api_key_for(teacher),
+        base_url=teacher.base_url,
+        timeout_s=teacher.timeout_s,
+        structured_output=teacher.structured_output,
+        max_connections=max_connections or max(teacher.concurrency, 10),
+    )
+    if teacher.provider == "anthropic":
+        from synth.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(**kwargs)
+    from synth.providers.openai import OpenAIProvider
+
+    return OpenAIProvider(**kwargs)

@@ -1,0 +1,66 @@
+"""The one small protocol every teacher provider implements.
+
+A provider turns a `ChatRequest` into a `ChatResponse` (text, usage, finish reason, refusal,
+request id, latency, headers) or raises `ProviderError` carrying the status and headers that
+the retry policy needs. It does not retry, pace or price: the engine does that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One rendered request: what is hashed into the journal key and what is sent."""
+
+    model: str
+    messages: list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": str}]
+    params: dict[str, Any]  # temperature, max_tokens, top_p, stop, seed, ...
+    json_schema: dict[str, Any] | None = None  # ask for structured output when set
+    logprobs: int | None = None  # top-K log-probabilities of each answer token
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0  # part of input_tokens billed at the cached price
+
+
+@dataclass
+class ChatResponse:
+    text: str
+    usage: Usage
+    finish_reason: str | None  # normalised: "stop", "length", "content_filter", "refusal", ...
+    refusal: str | None = None
+    request_id: str | None = None
+    latency_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased
+    logprobs: list[dict[str, Any]] | None = None  # per token: {"token", "logprob", "top": {...}}
+    raw_finish_reason: str | None = None  # as the provider spelt it
+
+
+class Provider(Protocol):
+    name: str
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Send one request; raise `synth.errors.ProviderError` on any failure."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def split_known(create: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keep the arguments the SDK's `create` names; send the rest in `extra_body`, so that
+    server-specific parameters (vLLM's `top_k`, a sampling knob a newer SDK dropped) still
+    reach the server instead of failing in the SDK."""
+    import inspect
+
+    known = set(inspect.signature(create).parameters)
+    out = {k: v for k, v in kwargs.items() if k in known}
+    extra = {k: v for k, v in kwargs.items() if k not in known}
+    if extra:
+        out["extra_body"] = {**out.get("extra_body", {}), **extra}
+    return out

@@ -1,0 +1,159 @@
+"""Every knob of the simulated teacher, in one typed model.
+
+The same fields drive the library (`SimConfig(rpm=60, fault_429=0.1)`), the command line
+(`python -m synth.sim --rpm 60 --fault-429 0.1`: one flag per field, generated from this model)
+and the subprocess mode (the config travels as JSON on the child's stdin, so a key set in
+`require_key` never shows in a process listing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+# Faults that end a request with an error (or no response at all): one draw picks at most one.
+ERROR_FAULTS = (
+    "fault_429",
+    "fault_500",
+    "fault_503",
+    "fault_529",
+    "fault_500_no_retry",
+    "fault_drop",
+)
+# Faults that alter a successful answer: each is drawn on its own.
+ANSWER_FAULTS = (
+    "fault_slow",
+    "fault_truncate",
+    "fault_refusal",
+    "fault_content_filter",
+    "fault_malformed_json",
+)
+
+Imitate = Literal["none", "vllm", "llamacpp", "ollama"]
+
+
+def _rate(description: str) -> Any:
+    return Field(0.0, ge=0.0, le=1.0, description=description)
+
+
+class SimConfig(BaseModel):
+    """The simulated teacher's behaviour. Defaults: no limits, no faults, no latency, echo answers."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    seed: int = Field(0, description="seeds faults, latency and answers")
+    latency_ms: tuple[float, float] = Field(
+        (0.0, 0.0), description="added latency per request, uniform in [min, max] milliseconds"
+    )
+    # Rate limits: continuously refilling token buckets holding `burst_s` seconds' worth.
+    rpm: float | None = Field(None, gt=0, description="requests per minute (none: unlimited)")
+    tpm: float | None = Field(
+        None, gt=0, description="tokens per minute, input + max_tokens (none: unlimited)"
+    )
+    burst_s: float = Field(1.0, gt=0, description="bucket capacity in seconds of the rate")
+
+    fault_429: float = _rate("probability of an injected 429 with retry-after")
+    fault_500: float = _rate("probability of a 500")
+    fault_503: float = _rate("probability of a 503")
+    fault_529: float = _rate("probability of an Anthropic 529 overloaded_error (503 on OpenAI)")
+    fault_500_no_retry: float = _rate("probability of a 500 with x-should-retry: false")
+    fault_drop: float = _rate("probability of a dropped connection (no valid response)")
+    fault_slow: float = _rate("probability of an extra delay of slow_s")
+    fault_truncate: float = _rate("probability of an answer cut in half (finish: length)")
+    fault_refusal: float = _rate("probability of a refusal")
+    fault_content_filter: float = _rate(
+        "probability of OpenAI finish_reason content_filter (Anthropic: refusal)"
+    )
+    fault_malformed_json: float = _rate("probability of broken JSON when a schema is requested")
+    fault_retry_after_s: float = Field(
+        0.25, ge=0, description="retry-after advertised by injected 429s, seconds"
+    )
+    slow_s: float = Field(1.0, ge=0, description="extra delay of a slow response, seconds")
+
+    require_key: SecretStr | None = Field(
+        None, description="when set, requests must carry this key (401 otherwise)"
+    )
+
+    imitate: Imitate = Field(
+        "none", description="behave like a local server: none, vllm, llamacpp or ollama"
+    )
+    max_queue: int = Field(8, ge=0, description="vllm: requests in flight before 503")
+    loading_s: float = Field(1.0, ge=0, description="llamacpp: seconds of 'Loading model' 503s")
+    max_parallel: int = Field(4, ge=0, description="ollama: requests in flight before 503")
+
+    cache_min_tokens: int = Field(
+        32, ge=1, description="a repeated system prompt this long is reported as cached input"
+    )
+    price_input_per_mtok: Decimal | None = Field(None, ge=0, description="USD per 1M input tokens")
+    price_output_per_mtok: Decimal | None = Field(
+        None, ge=0, description="USD per 1M output tokens"
+    )
+    price_cached_input_per_mtok: Decimal | None = Field(
+        None, ge=0, description="USD per 1M cached input tokens (default: the input price)"
+    )
+
+    answers: str | Callable[..., Any] = Field(
+        "echo", description="answer function: echo, tickets, extract or module:function"
+    )
+    ledger_path: Path | None = Field(None, description="append every billed entry to this JSONL")
+    models: list[str] = Field(
+        default_factory=lambda: ["sim-teacher"], description="ids listed by GET /v1/models"
+    )
+
+    @field_validator("latency_ms", mode="before")
+    @classmethod
+    def _latency(cls, value: Any) -> Any:
+        if isinstance(value, int | float):
+            return (value, value)
+        if isinstance(value, str):
+            parts = [p for p in value.replace(":", ",").split(",") if p.strip()]
+            return tuple(float(p) for p in (parts * 2 if len(parts) == 1 else parts))
+        return value
+
+    @field_validator("answers", mode="before")
+    @classmethod
+    def _answers(cls, value: Any) -> Any:
+        if not (isinstance(value, str) or callable(value)):
+            raise ValueError(
+                "answers must be a name (echo, tickets, extract), 'module:function' or a callable"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> SimConfig:
+        lo, hi = self.latency_ms
+        if lo < 0 or hi < lo:
+            raise ValueError(f"latency_ms must be 0 <= min <= max, got {self.latency_ms}")
+        total = sum(getattr(self, name) for name in ERROR_FAULTS)
+        if total > 1.0 + 1e-9:
+            raise ValueError(
+                f"the error fault rates ({', '.join(ERROR_FAULTS)}) add up to {total:g} > 1"
+            )
+        return self
+
+    @property
+    def price_given(self) -> bool:
+        return self.price_input_per_mtok is not None or self.price_output_per_mtok is not None
+
+    def answers_spec(self) -> str:
+        """`answers` as an importable string (what a subprocess can load)."""
+        if isinstance(self.answers, str):
+            return self.answers
+        module = getattr(self.answers, "__module__", None)
+        qualname = getattr(self.answers, "__qualname__", "")
+        if not module or "<" in qualname or module == "__main__":
+            raise ValueError(
+                "a subprocess sim needs an importable answer function: pass 'module:function'"
+            )
+        return f"{module}:{qualname}"
+
+    def to_wire(self) -> dict[str, Any]:
+        """A JSON-able dict that rebuilds this config (the key included) in another process."""
+        data = self.model_dump(mode="json", exclude={"require_key", "answers"})
+        data["answers"] = self.answers_spec()
+        data["require_key"] = self.require_key.get_secret_value() if self.require_key else None
+        return data

@@ -1,0 +1,161 @@
+"""What the simulated teacher billed, and what it saw: the referee of every harvest test.
+
+Only 200 responses are billed; errors and dropped connections are counted but cost nothing.
+`input_tokens` of an entry is the whole prompt, cached part included (as in
+`synth.providers.base.Usage`), even though Anthropic's response reports the cached part apart.
+
+`retry_after_violations` counts requests that came back sooner than a 429 told them to: the
+same body (hash) arriving before the advertised retry-after ran out, less `SLACK_S`.
+Entries are kept as tuples (compact at hundreds of thousands of requests) and turned into
+dicts only when the ledger is read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from synth.sim.config import SimConfig
+
+SLACK_S = 0.05
+FIELDS = (
+    "request_id",
+    "api",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_usd",
+    "body_hash",
+    "t",
+)
+_MTOK = Decimal(1_000_000)
+
+
+def _usd(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+class Prices:
+    def __init__(self, config: SimConfig) -> None:
+        self.given = config.price_given
+        self.input = config.price_input_per_mtok or Decimal(0)
+        self.output = config.price_output_per_mtok or Decimal(0)
+        cached = config.price_cached_input_per_mtok
+        self.cached = self.input if cached is None else cached
+
+    def cost(self, input_tokens: int, output_tokens: int, cached: int) -> Decimal | None:
+        if not self.given:
+            return None
+        fresh = input_tokens - cached
+        return (fresh * self.input + cached * self.cached + output_tokens * self.output) / _MTOK
+
+
+class Ledger:
+    def __init__(self, config: SimConfig) -> None:
+        self.prices = Prices(config)
+        self.path: Path | None = config.ledger_path
+        self._file = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything billed and seen (the JSONL file, append-only, is kept)."""
+        self.entries: list[tuple[Any, ...]] = []
+        self.received = 0
+        self.by_status: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.drops = 0
+        self.client_disconnects = 0
+        self.rate_limited = 0
+        self.retry_after_violations = 0
+        self.max_in_flight = 0
+        self.input_tokens = self.output_tokens = self.cached_input_tokens = 0
+        self.cost = Decimal(0)
+        self._not_before: dict[str, float] = {}
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    # -- what arrives ---------------------------------------------------------------------------
+
+    def arrived(self, body_hash: str, now: float) -> None:
+        """Count a retry that came before the retry-after it was given ran out."""
+        not_before = self._not_before.get(body_hash)
+        if not_before is None:
+            return
+        if now < not_before - SLACK_S:
+            self.retry_after_violations += 1
+        else:
+            del self._not_before[body_hash]
+
+    def told_to_wait(self, body_hash: str, now: float, wait_s: float) -> None:
+        self._not_before[body_hash] = now + wait_s
+
+    # -- what it billed -------------------------------------------------------------------------
+
+    def bill(
+        self,
+        request_id: str,
+        api: str,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cached: int,
+        body_hash: str,
+        t: float,
+    ) -> None:
+        cost = self.prices.cost(input_tokens, output_tokens, cached)
+        entry = (request_id, api, model, input_tokens, output_tokens, cached, cost, body_hash, t)
+        self.entries.append(entry)
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.cached_input_tokens += cached
+        if cost is not None:
+            self.cost += cost
+        if self._file is not None:
+            self._file.write(json.dumps(_entry_dict(entry)) + "\n")
+            self._file.flush()
+
+    # -- reading it -----------------------------------------------------------------------------
+
+    def totals(self) -> dict[str, Any]:
+        return {
+            "requests": len(self.entries),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "cost_usd": _usd(self.cost) if self.prices.given else None,
+        }
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "by_status": dict(sorted(self.by_status.items())),
+            "faults": dict(sorted(self.faults.items())),
+            "drops": self.drops,
+            "client_disconnects": self.client_disconnects,
+            "rate_limited": self.rate_limited,
+            "retry_after_violations": self.retry_after_violations,
+            "max_in_flight": self.max_in_flight,
+        }
+
+    def to_dict(self, entries: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {"totals": self.totals(), "counters": self.counters()}
+        if entries:
+            out["entries"] = [_entry_dict(e) for e in self.entries]
+        return out
+
+
+def _entry_dict(entry: tuple[Any, ...]) -> dict[str, Any]:
+    out = dict(zip(FIELDS, entry, strict=True))
+    if out["cost_usd"] is not None:
+        out["cost_usd"] = _usd(out["cost_usd"])
+    return out
