@@ -22,7 +22,7 @@ test: setup
 	$(PY) -m pytest
 
 test-all: setup
-	$(PY) -m pytest -m "slow or not slow"
+	$(PY) -m pytest -m ""
 
 lint: setup
 	$(VENV)/bin/ruff check synth finetune evals tests benchmarks

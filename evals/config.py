@@ -13,6 +13,9 @@
         base_url: http://127.0.0.1:8001/v1
         model: my-student
         api_key_env: STUDENT_API_KEY # optional: name of the variable holding the key
+
+Every key is optional. Without the prices the eval still runs; the cost comparison then says
+which key to set.
 """
 
 from __future__ import annotations
@@ -59,9 +62,13 @@ class EvalConfig(BaseModel):
     split: Literal["train", "validation", "test"] = Field(
         "test", description="the dataset split the student is evaluated on"
     )
-    limit: int | None = Field(None, ge=1, description="evaluate the first N items of the split only")
+    limit: int | None = Field(
+        None, ge=1, description="evaluate the first N items of the split only"
+    )
     max_new_tokens: int | None = Field(
-        None, ge=1, description="student answer length cap (default: the teacher's max_tokens, else 256)"
+        None,
+        ge=1,
+        description="student answer length cap (default: the teacher's max_tokens, else 256)",
     )
     batch_size: int = Field(16, ge=1, le=4096, description="prompts generated together in-process")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps (in-process student)")
@@ -69,7 +76,9 @@ class EvalConfig(BaseModel):
         None, ge=0, description="USD per hour of the hardware serving the student"
     )
     training_cost_per_hour: Decimal | None = Field(
-        None, ge=0, description="USD per hour of the training hardware (default: student_cost_per_hour)"
+        None,
+        ge=0,
+        description="USD per hour of the training hardware (default: student_cost_per_hour)",
     )
     monthly_requests: int | None = Field(
         None, ge=0, description="requests per month the saving is worked out at"

@@ -1,7 +1,8 @@
 """Teacher vs student: what each answer costs, what distilling cost, and when it pays off.
 
     teacher $/request   = harvest cost / answers received         (the journal's actual average;
-                          a self-hosted teacher priced per_hour: harvest wall hours × price)
+                          a self-hosted teacher priced per_hour costs the harvest's wall hours
+                          × price, which the journal bills per run)
     student $/request   = eval.student_cost_per_hour / (3600 × items/s measured by distill eval)
     one-off             = harvest cost + training wall hours × eval.training_cost_per_hour
     break-even volume   = one-off / (teacher $/request − student $/request)
@@ -43,14 +44,18 @@ def hourly_cost(wall_s: float, usd_per_hour: Decimal) -> Decimal:
     return _d(wall_s) * usd_per_hour / HOUR
 
 
-def student_cost_per_request(items_per_s: float | None, usd_per_hour: Decimal | None) -> Decimal | None:
+def student_cost_per_request(
+    items_per_s: float | None, usd_per_hour: Decimal | None
+) -> Decimal | None:
     """Hardware price spread over the answers it gives at the measured throughput."""
     if items_per_s is None or items_per_s <= 0 or usd_per_hour is None:
         return None
     return usd_per_hour / (_d(items_per_s) * HOUR)
 
 
-def break_even_requests(one_off_usd: Decimal, teacher_usd: Decimal, student_usd: Decimal) -> int | None:
+def break_even_requests(
+    one_off_usd: Decimal, teacher_usd: Decimal, student_usd: Decimal
+) -> int | None:
     """Requests after which the one-off cost of distilling is paid back; None if never."""
     saving = teacher_usd - student_usd
     if saving <= 0:
@@ -69,10 +74,11 @@ def payback_months(one_off_usd: Decimal, saving_per_month: Decimal) -> Decimal |
 
 @dataclass
 class CostInputs:
-    harvest_usd: Decimal  # what the teacher cost (journal, or wall hours × per_hour)
+    harvest_usd: Decimal  # what the teacher cost: per-token charges + GPU hours
     succeeded: int  # answers the teacher gave
     teacher_pricing: str = "per_token"  # per_token | per_hour | free
-    journal_usd: Decimal = Decimal(0)  # the journal's per-token figure, shown beside per_hour
+    token_usd: Decimal | None = None  # the per-token part of harvest_usd
+    hourly_usd: Decimal = Decimal(0)  # the per-hour part: harvest wall hours × price
     harvest_wall_s: float = 0.0
     teacher_usd_per_hour: Decimal | None = None
     student_items_per_s: float | None = None
@@ -95,7 +101,9 @@ def compare(ci: CostInputs) -> dict[str, Any]:
     if ci.student_items_per_s is None:
         notes.append("no student throughput yet: run distill eval")
     elif ci.student_usd_per_hour is None:
-        notes.append("the student is not priced: set eval.student_cost_per_hour (USD per hour of its hardware)")
+        notes.append(
+            "the student is not priced: set eval.student_cost_per_hour (USD per hour of its hardware)"
+        )
 
     training_usd: Decimal | None = None
     if ci.training_wall_s is not None and ci.training_usd_per_hour is not None:
@@ -103,14 +111,18 @@ def compare(ci: CostInputs) -> dict[str, Any]:
     elif ci.training_wall_s is None:
         notes.append("no training summary yet: the one-off cost counts the harvest only")
     else:
-        notes.append("training is not priced: set eval.training_cost_per_hour (or eval.student_cost_per_hour)")
+        notes.append(
+            "training is not priced: set eval.training_cost_per_hour (or eval.student_cost_per_hour)"
+        )
     one_off = ci.harvest_usd + (training_usd or Decimal(0))
 
     break_even = None
     if teacher is not None and student is not None:
         break_even = break_even_requests(one_off, teacher, student)
         if break_even is None:
-            notes.append("the student costs as much as the teacher per request or more: distilling does not pay back")
+            notes.append(
+                "the student costs as much as the teacher per request or more: distilling does not pay back"
+            )
     if ci.teacher_pricing == "free":
         notes.append("the teacher is unpriced (teacher.price.free): there is no saving to measure")
 
@@ -132,7 +144,10 @@ def compare(ci: CostInputs) -> dict[str, Any]:
         "teacher": {
             "pricing": ci.teacher_pricing,
             "harvest_usd": money(ci.harvest_usd),
-            "journal_usd": money(ci.journal_usd),
+            "token_usd": money(
+                ci.harvest_usd - ci.hourly_usd if ci.token_usd is None else ci.token_usd
+            ),
+            "hourly_usd": money(ci.hourly_usd),
             "succeeded": ci.succeeded,
             "harvest_wall_s": round(ci.harvest_wall_s, 3),
             "usd_per_hour": money(ci.teacher_usd_per_hour),
@@ -161,27 +176,34 @@ def compare(ci: CostInputs) -> dict[str, Any]:
 def cost_inputs(cfg: RunConfig, eval_metrics: dict[str, Any] | None = None) -> CostInputs | None:
     """The figures of `cfg`'s run folder; None when there is no harvest yet."""
     from synth.errors import StageError
+    from synth.journal import Journal
     from synth.report import cost_report
 
     try:
         report = cost_report(cfg)
     except StageError:
         return None
-    journal_usd = Decimal(report["cost_usd_exact"])
+    with Journal(cfg.journal_path, readonly=True) as j:
+        totals = j.totals()
+    # the journal bills a teacher priced per hour by the harvest's wall time (runs.per_hour_usd)
+    total = totals["cost_usd"]
+    hourly = totals.get("hourly_cost_usd", Decimal(0))
+    price = cfg.teacher.price
+    pricing = "per_token"
+    if price is not None and price.free:
+        pricing = "free"
+    elif hourly > 0 or (price is not None and price.per_hour is not None):
+        pricing = "per_hour"
     ci = CostInputs(
-        harvest_usd=journal_usd,
-        journal_usd=journal_usd,
+        harvest_usd=total,
         succeeded=report["succeeded"],
+        teacher_pricing=pricing,
+        token_usd=totals.get("token_cost_usd", total - hourly),
+        hourly_usd=hourly,
         harvest_wall_s=float(report["harvest_wall_s"] or 0.0),
+        teacher_usd_per_hour=price.per_hour if price is not None else None,
         monthly_requests=cfg.eval.monthly_requests,
     )
-    price = cfg.teacher.price
-    if price is not None and price.free:
-        ci.teacher_pricing, ci.harvest_usd = "free", Decimal(0)
-    elif price is not None and price.per_hour is not None:
-        # a self-hosted teacher: the harvest's share of GPU hours
-        ci.teacher_pricing, ci.teacher_usd_per_hour = "per_hour", price.per_hour
-        ci.harvest_usd = hourly_cost(ci.harvest_wall_s, price.per_hour)
 
     if eval_metrics is None:
         path = cfg.run_dir / "eval" / "metrics.json"
@@ -204,6 +226,8 @@ def cost_inputs(cfg: RunConfig, eval_metrics: dict[str, Any] | None = None) -> C
     return ci
 
 
-def cost_comparison(cfg: RunConfig, eval_metrics: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def cost_comparison(
+    cfg: RunConfig, eval_metrics: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     ci = cost_inputs(cfg, eval_metrics)
     return None if ci is None else compare(ci)

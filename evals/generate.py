@@ -58,7 +58,9 @@ def _adapter_base(student_dir: Path) -> str:
     cfg = json.loads((student_dir / "adapter_config.json").read_text(encoding="utf-8"))
     base = cfg.get("base_model_name_or_path")
     if not base:
-        raise StageError(f"{student_dir}/adapter_config.json: no base_model_name_or_path: retrain the student")
+        raise StageError(
+            f"{student_dir}/adapter_config.json: no base_model_name_or_path: retrain the student"
+        )
     # a relative base (the tiny student's base/) is relative to the student folder
     local = student_dir / base
     return str(local) if not Path(base).is_absolute() and local.exists() else base
@@ -98,14 +100,21 @@ def load_student(student_dir: Path, device: str = "auto") -> tuple[Any, Any, dic
     dtype = torch.float32
     if device.startswith("cuda"):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    source: dict[str, Any] = {"kind": kind, "path": str(path), "device": device, "dtype": str(dtype).removeprefix("torch.")}
+    source: dict[str, Any] = {
+        "kind": kind,
+        "path": str(path),
+        "device": device,
+        "dtype": str(dtype).removeprefix("torch."),
+    }
     if kind == "adapter":
         from peft import PeftModel
 
         base = _adapter_base(student_dir)
         model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # peft reads a deprecated transformers flag
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # peft reads a deprecated transformers flag
             model = PeftModel.from_pretrained(model, str(student_dir)).merge_and_unload()
         source["base_model"] = base
     else:
@@ -114,11 +123,14 @@ def load_student(student_dir: Path, device: str = "auto") -> tuple[Any, Any, dic
     tok_dir = path if (path / "tokenizer_config.json").exists() else student_dir
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     if not tokenizer.chat_template:
-        raise StageError(f"{tok_dir}: the student's tokenizer has no chat template: retrain the student")
+        raise StageError(
+            f"{tok_dir}: the student's tokenizer has no chat template: retrain the student"
+        )
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(device).eval()
+    model = model.to(device)  # type: ignore[arg-type]  # a device string is what it takes
+    model.eval()
     source["hardware"] = hardware_name(device)
     return model, tokenizer, source
 
@@ -137,7 +149,8 @@ def generate(
     from transformers import GenerationConfig
 
     texts = [
-        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts
+        tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+        for p in prompts
     ]
     lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
@@ -150,14 +163,21 @@ def generate(
     )
     device = next(model.parameters()).device
 
-    def run(batch_texts: list[str]) -> Any:
-        enc = tokenizer(batch_texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    def run(batch_texts: list[str], config: Any = gen_cfg) -> Any:
+        enc = tokenizer(
+            batch_texts, return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(device)
         with torch.inference_mode():
-            out = model.generate(**enc, generation_config=gen_cfg)
+            out = model.generate(**enc, generation_config=config)
         return out[:, enc["input_ids"].shape[1] :]
 
-    if texts:  # warm-up: first-call costs (kernels, caches) are not the student's latency
-        run([texts[order[0]]])
+    if texts:
+        # warm-up on a full batch, a few tokens: first-call costs (kernel selection for these
+        # shapes, allocator growth) are not the student's latency
+        warm = GenerationConfig(
+            max_new_tokens=2, do_sample=False, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id
+        )
+        run([texts[i] for i in order[:batch_size]], warm)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -197,7 +217,12 @@ def generate_local(
 ) -> GenerationRun:
     model, tokenizer, source = load_student(student_dir, device)
     generations, wall = generate(
-        model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        progress=progress,
     )
     source["batch_size"] = batch_size
     return GenerationRun(generations=generations, wall_s=wall, source=source)

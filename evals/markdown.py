@@ -34,7 +34,9 @@ def pct(v: float | None) -> str:
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows]
+    out += [
+        "| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows
+    ]
     return "\n".join(out)
 
 
@@ -68,14 +70,24 @@ def eval_section(m: dict[str, Any], level: int = 2) -> str:
     ]
     conf = m["metrics"].get("confusion_vs_teacher")
     if conf and any(any(r) for r in conf["matrix"]):
-        parts += [f"{h}# Confusion matrix (rows: the teacher's label)", "", confusion_table(conf), ""]
+        parts += [
+            f"{h}# Confusion matrix (rows: the teacher's label)",
+            "",
+            confusion_table(conf),
+            "",
+        ]
     gold = m["metrics"].get("gold") or {}
     if gold.get("confusion"):
         parts += [f"{h}# Confusion matrix against gold", "", confusion_table(gold["confusion"]), ""]
     per_label = m["metrics"].get("per_label")
     if per_label:
         who = list(next(iter(per_label.values())).keys())
-        parts += [f"{h}# Per-label counts", "", table(["label", *who], [[k, *v.values()] for k, v in per_label.items()]), ""]
+        parts += [
+            f"{h}# Per-label counts",
+            "",
+            table(["label", *who], [[k, *v.values()] for k, v in per_label.items()]),
+            "",
+        ]
     where = student.get("base_url") or student.get("path") or "–"
     parts += [
         f"{h}# Speed on this hardware",
@@ -89,8 +101,10 @@ def eval_section(m: dict[str, Any], level: int = 2) -> str:
                 ["latency p95", f"{fmt(perf.get('latency_p95_s'))} s"],
                 ["items / s", fmt(perf.get("items_per_s"), 2)],
                 ["generated tokens / s", fmt(perf.get("tokens_per_s"), 1)],
-                ["batch size" if student.get("kind") != "endpoint" else "concurrency",
-                 fmt(student.get("batch_size", student.get("concurrency")))],
+                [
+                    "batch size" if student.get("kind") != "endpoint" else "concurrency",
+                    fmt(student.get("batch_size", student.get("concurrency"))),
+                ],
             ],
         ),
         "",
@@ -114,6 +128,21 @@ def payback_text(months: float | None) -> str:
     return f"{hours:,.1f} hours" if hours >= 1 else "under an hour"
 
 
+def teacher_pricing_text(t: dict[str, Any]) -> str:
+    """How the teacher's cost was counted, in words (a self-hosted teacher is priced per hour)."""
+    if t["pricing"] == "free":
+        return "unpriced (teacher.price.free): the harvest cost nothing"
+    if t["pricing"] == "per_hour":
+        text = (
+            f"self-hosted, priced per hour: {usd(t['usd_per_hour'], 2)}/h × "
+            f"{t['harvest_wall_s'] / 3600:,.3f} h of harvest wall time = {usd(t['hourly_usd'])}"
+        )
+        if t.get("token_usd"):
+            text += f", plus {usd(t['token_usd'])} per token"
+        return text
+    return "per token: the journal's actual costs"
+
+
 def break_even_text(c: dict[str, Any]) -> str:
     if c["break_even_requests"] is not None:
         return f"{c['break_even_requests']:,} requests"
@@ -125,24 +154,27 @@ def break_even_text(c: dict[str, Any]) -> str:
 def cost_section(c: dict[str, Any], level: int = 2) -> str:
     h = "#" * level
     t, s, o = c["teacher"], c["student"], c["one_off"]
-    pricing = {
-        "per_token": "per token (the journal's actual costs)",
-        "per_hour": f"per hour ({usd(t['usd_per_hour'], 2)}/h × {t['harvest_wall_s'] / 3600:,.3f} h of harvest)",
-        "free": "unpriced (free: true)",
-    }[t["pricing"]]
     rows = [
-        ["teacher pricing", pricing],
+        ["teacher pricing", teacher_pricing_text(t)],
         ["teacher per 1K requests", usd(t["per_1k_usd"])],
-        ["student per 1K requests", usd(s["per_1k_usd"])
-         + (f" ({usd(s['usd_per_hour'], 2)}/h at {s['items_per_s']:,.2f} items/s)" if s["per_1k_usd"] is not None else "")],
+        [
+            "student per 1K requests",
+            usd(s["per_1k_usd"])
+            + (
+                f" ({usd(s['usd_per_hour'], 2)}/h at {s['items_per_s']:,.2f} items/s)"
+                if s["per_1k_usd"] is not None
+                else ""
+            ),
+        ],
         ["harvest (one-off)", usd(o["harvest_usd"])],
-        ["training (one-off)", usd(o["training_usd"])
-         + (f" ({o['training_wall_s']:,.0f} s)" if o["training_wall_s"] is not None else "")],
+        [
+            "training (one-off)",
+            usd(o["training_usd"])
+            + (f" ({o['training_wall_s']:,.0f} s)" if o["training_wall_s"] is not None else ""),
+        ],
         ["distilling in all (one-off)", usd(o["total_usd"])],
         ["break-even volume", break_even_text(c)],
     ]
-    if t["pricing"] == "per_hour":
-        rows.insert(1, ["journal's per-token figure", usd(t["journal_usd"])])
     m = c.get("monthly")
     if m:
         rows += [

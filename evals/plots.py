@@ -110,7 +110,8 @@ def tokens_over_time(attempts: list[dict[str, Any]]) -> str | None:
     t0 = min(a["started_at"] for a in attempts)
     xs, label = _time_axis([a["ended_at"] - t0 for a in done])
     tin = tout = 0
-    ins, outs = [], []
+    ins: list[float] = []
+    outs: list[float] = []
     for a in done:
         tin += a.get("input_tokens") or 0
         tout += a.get("output_tokens") or 0
@@ -200,7 +201,9 @@ def confusion_matrix(conf: dict[str, Any], title: str) -> str | None:
     top = max(max(r) for r in matrix) or 1
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
-            ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
+            ax.text(
+                j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black"
+            )
     ax.set_xticks(range(len(cols)), labels=cols, rotation=35, ha="right")
     ax.set_yticks(range(len(rows)), labels=rows)
     ax.set_xlabel("student")
@@ -230,7 +233,10 @@ def cost_per_1k(teacher: float | None, student: float | None) -> str | None:
 
 
 def break_even(
-    one_off_usd: float, teacher_per_request: float, student_per_request: float, break_even_at: int | None,
+    one_off_usd: float,
+    teacher_per_request: float,
+    student_per_request: float,
+    break_even_at: int | None,
     horizon: int | None = None,
 ) -> str | None:
     """Cumulative spend against volume: the teacher alone vs distilling once then the student."""
@@ -241,15 +247,20 @@ def break_even(
     fig, ax = _figure()
     ax.plot(xs, [0, teacher_per_request * horizon], color=TEACHER, label="teacher API")
     ax.plot(
-        xs, [one_off_usd, one_off_usd + student_per_request * horizon], color=STUDENT,
+        xs,
+        [one_off_usd, one_off_usd + student_per_request * horizon],
+        color=STUDENT,
         label="distil once, then the student",
     )
     if break_even_at is not None and break_even_at <= horizon:
         y = teacher_per_request * break_even_at
         ax.axvline(break_even_at, color=MUTED, linestyle="--", linewidth=1)
         ax.annotate(
-            f"break-even: {break_even_at:,} requests", (break_even_at, y), textcoords="offset points",
-            xytext=(6, -14), color=ACCENT,
+            f"break-even: {break_even_at:,} requests",
+            (break_even_at, y),
+            textcoords="offset points",
+            xytext=(6, -14),
+            color=ACCENT,
         )
         ax.plot([break_even_at], [y], "o", color=ACCENT)
     ax.set_xlabel("requests")

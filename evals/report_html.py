@@ -274,7 +274,9 @@ _TEMPLATE = """<!doctype html>
 </html>
 """
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_ENV = jinja2.Environment(
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
 
 
 def _harvest_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
@@ -352,9 +354,13 @@ def _speed_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
 def _cost_rows(c: dict[str, Any]) -> list[tuple[str, str]]:
     t, s, o = c["teacher"], c["student"], c["one_off"]
     rows = [
+        ("teacher pricing", md.teacher_pricing_text(t)),
         ("teacher per 1K requests", md.usd(t["per_1k_usd"])),
         ("student per 1K requests", md.usd(s["per_1k_usd"])),
-        ("student hardware", "–" if s["usd_per_hour"] is None else f"{md.usd(s['usd_per_hour'], 2)}/h"),
+        (
+            "student hardware",
+            "–" if s["usd_per_hour"] is None else f"{md.usd(s['usd_per_hour'], 2)}/h",
+        ),
         ("harvest (one-off)", md.usd(o["harvest_usd"])),
         ("training (one-off)", md.usd(o["training_usd"])),
         ("distilling in all (one-off)", md.usd(o["total_usd"])),
@@ -374,12 +380,7 @@ def _cost_rows(c: dict[str, Any]) -> list[tuple[str, str]]:
 def _teacher_hourly(c: dict[str, Any] | None) -> str | None:
     if not c or c["teacher"]["pricing"] != "per_hour":
         return None
-    t = c["teacher"]
-    return (
-        f"Self-hosted teacher priced per hour: {md.usd(t['usd_per_hour'], 2)}/h × "
-        f"{t['harvest_wall_s'] / 3600:,.3f} h of harvest wall time = {md.usd(t['harvest_usd'])} "
-        f"(the per-token figure above, {md.usd(t['journal_usd'])}, is what the journal recorded per request)."
-    )
+    return f"Teacher {md.teacher_pricing_text(c['teacher'])}."
 
 
 def _tiles(d: dict[str, Any]) -> list[tuple[str, str]]:
@@ -391,7 +392,9 @@ def _tiles(d: dict[str, Any]) -> list[tuple[str, str]]:
         tiles.append(("kept for training", md.fmt(d["funnel"]["kept"])))
     m = d["eval"]
     if m and m["gap"].get("fraction") is not None:
-        tiles.append((f"of the teacher's quality ({m['gap']['metric']})", md.pct(m["gap"]["fraction"])))
+        tiles.append(
+            (f"of the teacher's quality ({m['gap']['metric']})", md.pct(m["gap"]["fraction"]))
+        )
     c = d["cost"]
     if c and c["student"]["per_1k_usd"] is not None:
         tiles.append(("student per 1K requests", md.usd(c["student"]["per_1k_usd"])))
@@ -423,7 +426,12 @@ def render_html(data: dict[str, Any]) -> str:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
-    parts = [f"# distill report: {data['run']}", "", f"_teacher {data['teacher']} · {data['generated_at']}_", ""]
+    parts = [
+        f"# distill report: {data['run']}",
+        "",
+        f"_teacher {data['teacher']} · {data['generated_at']}_",
+        "",
+    ]
     parts.append("## Harvest: what the teacher cost\n")
     if data["harvest"]:
         parts.append(md.table(["", ""], [list(r) for r in _harvest_rows(data["harvest"])]))
@@ -433,7 +441,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         parts.append("No harvest yet: run `distill harvest CONFIG`.")
     parts.append("\n## Build: the filter funnel\n")
     if data["funnel"]:
-        parts.append(md.table(["stage", "removed", "spent on them", "left", "why"], [list(r) for r in _funnel_rows(data["funnel"])]))
+        parts.append(
+            md.table(
+                ["stage", "removed", "spent on them", "left", "why"],
+                [list(r) for r in _funnel_rows(data["funnel"])],
+            )
+        )
     else:
         parts.append("No dataset build yet: run `distill build CONFIG`.")
     parts.append("\n## Training: the student\n")
@@ -454,7 +467,9 @@ def render_markdown(data: dict[str, Any]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_report(cfg: RunConfig, html_path: Path | None = None, md_path: Path | None = None) -> list[Path]:
+def write_report(
+    cfg: RunConfig, html_path: Path | None = None, md_path: Path | None = None
+) -> list[Path]:
     """Write the HTML and/or Markdown report; with neither path given, both go to
     `<run>/report.html` and `<run>/report.md`. Returns the paths written."""
     if html_path is None and md_path is None:

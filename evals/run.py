@@ -33,7 +33,19 @@ Progress = Callable[[int, int], None]  # (items answered, total)
 
 DEFAULT_MAX_NEW_TOKENS = 256
 # dataset columns that are not fields of the input record
-_NOT_INPUT = {"messages", "input", "label", "parsed", "teacher_model", "key", "cost_usd", "line", "sample"}
+_NOT_INPUT = {
+    "messages",
+    "input",
+    "label",
+    "parsed",
+    "teacher_model",
+    "key",
+    "cost_usd",
+    "line",
+    "sample",
+    "group",
+    "logprobs",
+}
 
 
 @dataclass
@@ -93,7 +105,9 @@ def load_split(cfg: RunConfig) -> Any:
     splits = load_from_disk(str(path))
     split = cfg.eval.split
     if not isinstance(splits, DatasetDict) or split not in splits:
-        raise StageError(f"{path}: the dataset has no '{split}' split: set eval.split, or run distill build again")
+        raise StageError(
+            f"{path}: the dataset has no '{split}' split: set eval.split, or run distill build again"
+        )
     rows = splits[split]
     if len(rows) == 0:
         raise StageError(
@@ -131,12 +145,17 @@ def _max_new_tokens(cfg: RunConfig, template: Any) -> int:
 
 
 def _answer(
-    cfg: RunConfig, prompts: list[list[dict[str, str]]], max_new_tokens: int, progress: Progress | None
+    cfg: RunConfig,
+    prompts: list[list[dict[str, str]]],
+    max_new_tokens: int,
+    progress: Progress | None,
 ) -> GenerationRun:
     if cfg.eval.student_endpoint is not None:
         from evals.served import generate_served
 
-        return generate_served(cfg.eval.student_endpoint, prompts, max_new_tokens=max_new_tokens, progress=progress)
+        return generate_served(
+            cfg.eval.student_endpoint, prompts, max_new_tokens=max_new_tokens, progress=progress
+        )
     from evals.generate import generate_local, resolve_student
 
     student_dir = cfg.run_dir / "student"
@@ -161,7 +180,9 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
     gold_field = cfg.eval.gold_field
     notes: list[str] = []
 
-    prompts, examples, teacher_models = [], [], Counter()
+    prompts: list[list[dict[str, str]]] = []
+    examples: list[Example] = []
+    teacher_models: Counter[str] = Counter()
     for i, row in enumerate(rows):
         prompt, teacher_text = _split_messages(row["messages"])
         record = _input_record(row)
@@ -173,13 +194,17 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
                 teacher=teacher_text,
                 student="",
                 gold=record.get(gold_field) if gold_field else None,
-                teacher_parsed=row.get("label") if task.kind == "classification" else row.get("parsed"),
+                teacher_parsed=row.get("label")
+                if task.kind == "classification"
+                else row.get("parsed"),
             )
         )
         if row.get("teacher_model"):
             teacher_models[row["teacher_model"]] += 1
     if gold_field and all(ex.gold is None for ex in examples):
-        notes.append(f"eval.gold_field '{gold_field}': no input record has it; measured against the teacher only")
+        notes.append(
+            f"eval.gold_field '{gold_field}': no input record has it; measured against the teacher only"
+        )
 
     max_new_tokens = _max_new_tokens(cfg, template)
     gen = _answer(cfg, prompts, max_new_tokens, progress)
@@ -195,7 +220,9 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
     wall = max(gen.wall_s, 1e-9)
     failed_requests = sum(1 for g in gen.generations if g.error is not None)
     if failed_requests:
-        notes.append(f"{failed_requests} student requests failed: their items count as disagreements")
+        notes.append(
+            f"{failed_requests} student requests failed: their items count as disagreements"
+        )
     disagreements = [ex for ex, s in zip(examples, scores, strict=True) if not s.agree]
 
     eval_dir = cfg.run_dir / "eval"
@@ -207,7 +234,9 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
         "split": cfg.eval.split,
         "items": n,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "teacher_model": teacher_models.most_common(1)[0][0] if teacher_models else cfg.teacher.model,
+        "teacher_model": teacher_models.most_common(1)[0][0]
+        if teacher_models
+        else cfg.teacher.model,
         "student": gen.source,
         "gold_field": gold_field,
         "max_new_tokens": max_new_tokens,
@@ -220,7 +249,9 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
             "tokens_per_s": tokens / wall,
             "output_tokens": tokens,
             "wall_s": gen.wall_s,
-            "latency_is": "per request" if gen.source.get("kind") == "endpoint" else "per batch (each item waits for its batch)",
+            "latency_is": "per request"
+            if gen.source.get("kind") == "endpoint"
+            else "per batch (each item waits for its batch)",
         },
         "disagreements": len(disagreements),
         "failures": _write_failures(paths["failures"], disagreements),  # unique input records
@@ -241,7 +272,13 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
 def metrics_markdown(metrics: dict[str, Any]) -> str:
     from evals.markdown import cost_section, eval_section
 
-    parts = [f"# Eval of run {metrics['run']}", "", f"_{metrics['created_at']}_", "", eval_section(metrics)]
+    parts = [
+        f"# Eval of run {metrics['run']}",
+        "",
+        f"_{metrics['created_at']}_",
+        "",
+        eval_section(metrics),
+    ]
     parts += [f"- {n}" for n in metrics.get("notes", [])]
     if metrics.get("cost"):
         parts += ["", cost_section(metrics["cost"])]
@@ -250,11 +287,15 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(
+        json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
     tmp.replace(path)
 
 
-def _write_predictions(path: Path, examples: list[Example], scores: list[Any], gen: GenerationRun) -> None:
+def _write_predictions(
+    path: Path, examples: list[Example], scores: list[Any], gen: GenerationRun
+) -> None:
     with path.open("w", encoding="utf-8") as f:
         for ex, s, g in zip(examples, scores, gen.generations, strict=True):
             line = {

@@ -44,7 +44,12 @@ async def _generate(
     progress: Progress | None,
 ) -> tuple[list[Generation], float]:
     import openai
-    from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+    from tenacity import (
+        AsyncRetrying,
+        retry_if_exception_type,
+        stop_after_attempt,
+        wait_exponential,
+    )
 
     client = openai.AsyncOpenAI(
         base_url=endpoint.base_url,

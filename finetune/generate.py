@@ -67,7 +67,9 @@ def load_student(model_dir: str, *, device: str | None = None) -> tuple[Any, Any
         from peft import AutoPeftModelForCausalLM
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # peft reads a deprecated transformers flag
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # peft reads a deprecated transformers flag
             model = AutoPeftModelForCausalLM.from_pretrained(model_dir, dtype="auto")
     else:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")

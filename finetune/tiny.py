@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from finetune.chat_template import DEFAULT_CHAT_TEMPLATE, IM_END, IM_START
 
+if TYPE_CHECKING:
+    from synth.config import RunConfig
+
 PAD, BOS = "<|pad|>", "<|endoftext|>"
 SPECIAL_TOKENS = [PAD, BOS, IM_START, IM_END]
-ROLES = ("system", "user", "assistant")
 
 
 def build_tiny_student(
@@ -50,8 +52,7 @@ def build_tiny_student(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    # the role names appear in every prompt: give them a chance to become single tokens
-    bpe.train_from_iterator(_with_roles(texts), trainer=trainer)
+    bpe.train_from_iterator(texts, trainer=trainer)
 
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
@@ -87,9 +88,11 @@ def build_tiny_student(
 
 
 def texts_of(rows: Iterable[dict[str, Any]]) -> Iterable[str]:
-    """Every message's content in conversational rows (`messages`), for the tokenizer."""
+    """Every message of conversational rows (`messages`), for the tokenizer: the role names too,
+    as often as the chat template writes them, so that they become single tokens."""
     for row in rows:
         for message in row["messages"]:
+            yield message["role"]
             yield message["content"]
 
 
@@ -109,6 +112,65 @@ def build_tiny_student_from_dataset(
     return build_tiny_student(out_dir, texts_of(rows), seed=seed, **shape)
 
 
-def _with_roles(texts: Iterable[str]) -> Iterable[str]:
-    yield from ROLES
-    yield from texts
+# A few lines for a tokenizer when there is no task text at all (`distill tiny-student PATH`).
+GENERIC_TEXT = [
+    "You are a helpful assistant.",
+    "Answer the question in one word.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Please classify the following text, then answer with the label only.",
+    '{"name": "value", "items": [1, 2, 3], "ok": true}',
+]
+
+
+def build_tiny_student_cli(path: str | Path, cfg: RunConfig | None = None) -> Path:
+    """`distill tiny-student PATH [--config CONFIG]`: the tokenizer learns the run's text.
+
+    The text is the run's built dataset (train split) when there is one, else its inputs rendered
+    through its template (what the teacher is sent), else a few generic lines. The shape is the
+    config's `student.tiny:` when it has one, else the defaults.
+    """
+    from finetune.config import TinySpec
+
+    spec = TinySpec()
+    if cfg is not None and cfg.student is not None and cfg.student.is_tiny:
+        spec = cfg.student.tiny_spec
+    texts: Iterable[str] = GENERIC_TEXT * 20
+    seed = cfg.student.seed if cfg is not None and cfg.student is not None else 0
+    if cfg is not None:
+        dataset = cfg.run_dir / "dataset"
+        if (dataset / "dataset_dict.json").exists():
+            return build_tiny_student_from_dataset(
+                path, dataset, max_texts=spec.texts, seed=seed, **_shape(spec)
+            )
+        texts = list(_rendered_inputs(cfg, spec.texts))
+    return build_tiny_student(path, texts, seed=seed, **_shape(spec))
+
+
+def _shape(spec: Any) -> dict[str, Any]:
+    return {
+        "vocab_size": spec.vocab_size,
+        "hidden_size": spec.hidden_size,
+        "layers": spec.layers,
+        "heads": spec.heads,
+        "intermediate_size": spec.intermediate_size,
+        "max_position_embeddings": spec.max_position_embeddings,
+    }
+
+
+def _rendered_inputs(cfg: RunConfig, limit: int) -> Iterable[str]:
+    """The first `limit` inputs as the teacher sees them (roles and contents)."""
+    import json
+
+    from synth.errors import InputError
+    from synth.templates import load_template
+
+    template = load_template(cfg.template, cfg.base_dir)
+    try:
+        with open(cfg.inputs, encoding="utf-8") as f:
+            for n, line in enumerate(f):
+                if n >= limit:
+                    break
+                if line.strip():
+                    yield from texts_of([{"messages": template.render(json.loads(line))}])
+    except FileNotFoundError:
+        raise InputError(f"{cfg.inputs}: inputs file not found") from None

@@ -28,6 +28,8 @@ import dataclasses
 import gc
 import importlib.util
 import json
+import os
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -67,6 +69,33 @@ class TrainResult:
     @property
     def summary_path(self) -> Path:
         return self.student_dir / SUMMARY
+
+    def describe(self) -> str:
+        """A few lines for the CLI: what was trained, how fast, how far the loss fell, where."""
+        s = self.summary
+        how = {
+            "full": "full fine-tune",
+            "lora": "LoRA",
+            "lora+modules_to_save": "LoRA + modules_to_save",
+        }
+        resumed = (
+            f", resumed at step {s['resumed_from_step']}" if s.get("resumed_from_step") else ""
+        )
+        speed = f" at {s['tokens_per_s']:,.0f} tokens/s" if s.get("tokens_per_s") else ""
+        lines = [
+            f"student: {how.get(s['method'], s['method'])} of {s['base_model']}, "
+            f"{s['precision']} on {s['hardware']}",
+            f"  {s['steps']} steps ({s['epochs']:g} epochs{resumed}), "
+            f"{s['tokens_seen']:,} tokens{speed}, {s['train_runtime_s']:.0f}s training",
+        ]
+        if s.get("first_train_loss") is not None and s.get("final_train_loss") is not None:
+            loss = f"  loss {s['first_train_loss']:.3f} -> {s['final_train_loss']:.3f} (train)"
+            if s.get("final_eval_loss") is not None:
+                loss += f", {s['final_eval_loss']:.3f} (validation"
+                loss += f", best at {s['best_checkpoint']})" if s.get("best_checkpoint") else ")"
+            lines.append(loss)
+        lines.append(f"  model: {s['model_dir']}")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -112,11 +141,17 @@ def prepare(
     splits = load_splits(cfg.run_dir / "dataset")
     student_dir = cfg.run_dir / "student"
     ckpt_dir = student_dir / "checkpoints"
+    from accelerate import PartialState
+
+    if not resume and ckpt_dir.exists() and PartialState().is_main_process:
+        shutil.rmtree(ckpt_dir)  # starting over: old checkpoints would be rotated in with new ones
     last = _last_checkpoint(ckpt_dir) if resume else None
     _check_fingerprint(ckpt_dir, s, resuming=last is not None)
 
     with _quiet():
-        base_path = _base_model(cfg, s, splits, student_dir)
+        # under `accelerate launch`, one process builds the tiny base while the others wait
+        with PartialState().main_process_first():
+            base_path = _base_model(cfg, s, splits, student_dir)
         tokenizer, model, loss_mode, added = _load(base_path, s, precision)
         trainer = _trainer(
             s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw
@@ -149,7 +184,9 @@ def train(
     s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
     assert s is not None
     ckpt_dir = p.student_dir / "checkpoints"
-    _write_fingerprint(ckpt_dir, s)
+    main = trainer.is_world_process_zero()
+    if main:
+        _write_fingerprint(ckpt_dir, s)
     trainable = sum(x.numel() for x in trainer.model.parameters() if x.requires_grad)
     total = sum(x.numel() for x in trainer.model.parameters())
 
@@ -165,11 +202,12 @@ def train(
         )
 
         student_dir = p.student_dir
-        trainer.save_model(str(student_dir))
-        p.tokenizer.save_pretrained(str(student_dir))
+        trainer.save_model(str(student_dir))  # the main process writes, the others wait
+        if main:
+            p.tokenizer.save_pretrained(str(student_dir))
         model_dir = student_dir
         merged_dir = None
-        if s.merge and not s.full_finetune:
+        if s.merge and not s.full_finetune and main:
             from finetune.merge import merge_adapter
 
             # free the training copy first: merging loads the base again, in its own dtype
@@ -224,7 +262,8 @@ def train(
         "merged_dir": str(merged_dir) if merged_dir else None,
         "versions": _versions(),
     }
-    (student_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if main:
+        (student_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return TrainResult(student_dir=student_dir, model_dir=model_dir, summary=summary)
 
 
@@ -301,7 +340,8 @@ def _load(base: str, s: StudentConfig, precision: str) -> tuple[Any, Any, str, l
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=half or torch.bfloat16,
         )
-        kwargs["device_map"] = {"": 0}
+        # each process of a multi-GPU launch holds its own copy on its own GPU
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     except (OSError, ValueError) as e:

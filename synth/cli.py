@@ -71,7 +71,9 @@ def harvest(
     budget: Annotated[float | None, typer.Option("--budget", help="override budget_usd")] = None,
 ) -> None:
     """Send every input to the teacher once; resumable; never over budget."""
-    from synth.harvest import HarvestStats, dry_run as do_dry_run, harvest as do_harvest
+    from synth.harvest import HarvestStats
+    from synth.harvest import dry_run as do_dry_run
+    from synth.harvest import harvest as do_harvest
     from synth.progress import harvest_progress
 
     overrides: dict[str, Any] = {}
@@ -180,11 +182,12 @@ def run(
     force: Annotated[bool, typer.Option(help="redo every stage even when its output is current")] = False,
 ) -> None:
     """Harvest → build → train → eval → report, skipping stages whose output is current."""
-    from synth.pipeline import run_pipeline
+    from synth.pipeline import run_pipeline, stages_table
 
     cfg = _load(config)
-    summary = run_pipeline(cfg, console=err, force=force)
-    out.print(summary)
+    result = run_pipeline(cfg, console=err, force=force)
+    out.print(stages_table(result))
+    out.print(f"report: {result.html_path}", highlight=False)
 
 
 @app.command()
@@ -200,7 +203,10 @@ def demo(
     out.print(summary)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
 @user_errors
 def sim(ctx: typer.Context) -> None:
     """Run the simulated teacher (OpenAI + Anthropic APIs) on 127.0.0.1. `distill sim --help`."""

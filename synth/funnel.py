@@ -109,8 +109,8 @@ def _money(d: Decimal) -> float:
     return float(d.quantize(Decimal("0.000000001")))
 
 
-def _usd(d: Decimal) -> str:
-    return f"${d:,.4f}"
+def _usd(d: Decimal, places: int) -> str:
+    return f"${d:,.{places}f}"
 
 
 def _reasons(c: Counter[str], top: int = 3) -> str:
@@ -123,6 +123,7 @@ def _reasons(c: Counter[str], top: int = 3) -> str:
 def funnel_table(funnel: Funnel | dict[str, Any]) -> Table:
     """The funnel as a rich table: one row per stage, with what is left after it."""
     f = funnel if isinstance(funnel, Funnel) else Funnel.from_dict(funnel)
+    places = 2 if f.cost_usd >= 100 else 4 if f.cost_usd >= 1 else 6  # cents matter on small runs
     table = Table(title="build funnel", title_justify="left")
     table.add_column("stage")
     table.add_column("removed", justify="right")
@@ -132,18 +133,18 @@ def funnel_table(funnel: Funnel | dict[str, Any]) -> Table:
     table.add_row(
         "items in",
         "",
-        _usd(f.cost_usd),
+        _usd(f.cost_usd, places),
         f"{f.items_in:,}",
         "journal items: answers, failures, not yet sent",
     )
     left = f.items_in
     for s in f.stages:
         left -= s.removed
-        table.add_row(s.name, f"{s.removed:,}", _usd(s.cost_usd), f"{left:,}", _reasons(s.reasons))
-    splits = " / ".join(f"{k} {v:,}" for k, v in f.splits.items())
-    table.add_row("kept", "", _usd(f.kept_cost_usd), f"{f.kept:,}", splits, style="bold")
-    if f.orphaned_usd:
-        table.caption = (
-            f"plus up to {_usd(f.orphaned_usd)} possibly billed for requests lost in a crash"
+        table.add_row(
+            s.name, f"{s.removed:,}", _usd(s.cost_usd, places), f"{left:,}", _reasons(s.reasons)
         )
+    splits = " / ".join(f"{k} {v:,}" for k, v in f.splits.items())
+    table.add_row("kept", "", _usd(f.kept_cost_usd, places), f"{f.kept:,}", splits, style="bold")
+    if f.orphaned_usd:
+        table.caption = f"plus up to {_usd(f.orphaned_usd, places)} possibly billed for requests lost in a crash"
     return table

@@ -170,7 +170,11 @@ class Harvester:
 
     async def run(self) -> str:
         t = self.cfg.teacher
-        self.run_id = self.journal.start_run(provider=t.provider, model=t.model, budget_usd=self.cfg.budget_usd)
+        per_hour = self.p.price.per_hour
+        self.run_id = self.journal.start_run(
+            provider=t.provider, model=t.model, budget_usd=self.cfg.budget_usd, per_hour_usd=per_hour
+        )
+        ticker = asyncio.create_task(self._bill_hours(per_hour)) if per_hour else None
         queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(maxsize=t.concurrency * 2)
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(t.concurrency)]
         try:
@@ -187,9 +191,25 @@ class Harvester:
             await asyncio.gather(*workers, return_exceptions=True)
             self.journal.end_run(self.run_id, "interrupted")
             raise
+        finally:
+            if ticker:
+                ticker.cancel()
         status = self.stop_reason or "finished"
         self.journal.end_run(self.run_id, status)
         return status
+
+    async def _bill_hours(self, per_hour: Decimal, every_s: float = 0.5) -> None:
+        """A teacher priced per hour costs wall time: charge it to the budget as it passes."""
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(every_s)
+            now = time.monotonic()
+            cost = per_hour * Decimal(str(now - last)) / 3600
+            last = now
+            await self.budget.settle(Decimal(0), cost)
+            self.stats.spent_usd += cost
+            if self.budget.limit is not None and self.budget.spent >= self.budget.limit:
+                self.stop_reason = self.stop_reason or "budget"
 
     async def _worker(self, queue: asyncio.Queue[tuple[str, dict[str, Any]] | None]) -> None:
         while (job := await queue.get()) is not None:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from synth.migrations import migrate
+from synth.migrations import MIGRATIONS, migrate
 from synth.providers.base import ChatRequest, ChatResponse
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
@@ -118,6 +118,17 @@ def _item(row: tuple) -> JournalItem:
     )
 
 
+def pending_migrations(path: Path) -> list[str]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        done = {r[0] for r in db.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:
+        done = set()
+    finally:
+        db.close()
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
+
+
 class Journal:
     """A run's journal. One connection, used from one thread (the harvest's event loop)."""
 
@@ -126,6 +137,9 @@ class Journal:
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(self.path)
+            if pending_migrations(self.path):
+                # a journal written by an older version: bring its schema up to date first
+                Journal(self.path).close()
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,7 +220,9 @@ class Journal:
         self.current_only = True
         return self.count() - keys_before
 
-    def start_run(self, *, provider: str, model: str, budget_usd: Decimal | None) -> int:
+    def start_run(
+        self, *, provider: str, model: str, budget_usd: Decimal | None, per_hour_usd: Decimal | None = None
+    ) -> int:
         """Open a run; requests a crash left in flight go back to pending, their worst case
         recorded as possibly billed (`orphaned_usd`), which the budget keeps counting."""
         now = time.time()
@@ -227,9 +243,12 @@ class Journal:
                 (now,),
             )
             cur = self.db.execute(
-                "INSERT INTO runs (started_at, status, provider, model, budget_usd, orphaned_usd) "
-                "VALUES (?, 'running', ?, ?, ?, ?)",
-                (now, provider, model, None if budget_usd is None else str(budget_usd), str(orphaned)),
+                "INSERT INTO runs (started_at, status, provider, model, budget_usd, orphaned_usd, "
+                "per_hour_usd) VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                (
+                    now, provider, model, None if budget_usd is None else str(budget_usd),
+                    str(orphaned), None if per_hour_usd is None else str(per_hour_usd),
+                ),
             )
         return int(cur.lastrowid)
 
@@ -383,7 +402,7 @@ class Journal:
             ).fetchall()
             if not rows:
                 return
-            for line, sample, key, request in rows:
+            for _line, _sample, key, request in rows:
                 yield key, json.loads(request)
             last = (rows[-1][0], rows[-1][1])
 
@@ -396,12 +415,23 @@ class Journal:
         return int(self.db.execute(sql, (state,) if state else ()).fetchone()[0])
 
     def spent_usd(self) -> Decimal:
-        """What the teacher may have billed: settled costs plus orphaned reservations."""
-        total = sum((Decimal(r[0]) for r in self.db.execute(
-            "SELECT cost_usd FROM attempts WHERE cost_usd IS NOT NULL")), Decimal(0))
-        orphaned = sum((Decimal(r[0] or "0") for r in self.db.execute(
-            "SELECT orphaned_usd FROM runs")), Decimal(0))
-        return total + orphaned
+        """What the teacher may have billed: settled costs, GPU hours of a self-hosted
+        teacher, and orphaned reservations."""
+        t = self.totals()
+        return t["cost_usd"] + t["orphaned_usd"]
+
+    def hourly_cost_usd(self) -> Decimal:
+        """Wall time × price of the runs of a teacher priced per hour (a crashed run counts
+        until its last recorded attempt)."""
+        total = Decimal(0)
+        for started, ended, per_hour, last in self.db.execute(
+            "SELECT r.started_at, r.ended_at, r.per_hour_usd, "
+            "(SELECT MAX(ended_at) FROM attempts a WHERE a.run_id = r.id) "
+            "FROM runs r WHERE r.per_hour_usd IS NOT NULL"
+        ):
+            end = ended if ended is not None else (last or started)
+            total += Decimal(per_hour) * Decimal(str(max(end - started, 0.0))) / 3600
+        return total.quantize(Decimal("0.000000001"))
 
     def totals(self) -> dict[str, Any]:
         """The cost report's figures, exact (Decimal) and from the journal alone."""
@@ -415,8 +445,9 @@ class Journal:
             "COALESCE(SUM(latency_s), 0) "
             "FROM items"
         ).fetchone()
-        cost = sum((Decimal(r[0]) for r in self.db.execute(
+        token_cost = sum((Decimal(r[0]) for r in self.db.execute(
             "SELECT cost_usd FROM attempts WHERE cost_usd IS NOT NULL")), Decimal(0))
+        hourly = self.hourly_cost_usd()
         orphaned = sum((Decimal(r[0] or "0") for r in self.db.execute(
             "SELECT orphaned_usd FROM runs")), Decimal(0))
         done = row[1] or 0
@@ -431,7 +462,9 @@ class Journal:
             "cached_input_tokens": row[7],
             "retries": row[8],
             "rate_limited": row[9],
-            "cost_usd": cost,
+            "cost_usd": token_cost + hourly,
+            "token_cost_usd": token_cost,
+            "hourly_cost_usd": hourly,
             "orphaned_usd": orphaned,
             "mean_latency_s": (row[11] / done) if done else None,
         }

@@ -89,6 +89,12 @@ def m002_logprobs_and_wall_time(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX attempts_time ON attempts(ended_at)")
 
 
+@migration
+def m003_hourly_price(db: sqlite3.Connection) -> None:
+    # a self-hosted teacher priced per GPU hour: a run costs its wall time at this price
+    db.execute("ALTER TABLE runs ADD COLUMN per_hour_usd TEXT")
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -70,3 +70,5 @@ def harvest_progress(stats: HarvestStats, console: Console | None = None) -> Ite
     console = console or Console(stderr=True)
     with Live(HarvestView(stats), console=console, refresh_per_second=4, transient=False):
         yield
+    if not console.is_terminal:
+        console.line()  # a live display written to a file or pipe ends without one

@@ -16,18 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth.neardup import digest64
+from synth.neardup import digest64, splitmix
 
 SPLITS = ("train", "validation", "test")
 TRAIN, VALIDATION, TEST = 0, 1, 2
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a well-spread 64-bit hash, vectorised (wraps by design)."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 def assign_splits(
@@ -58,8 +50,7 @@ def assign_splits(
         group_stratum = np.empty(g, dtype=np.int64)
         group_stratum[pg[order][first]] = pc[order][first]
 
-    with np.errstate(over="ignore"):
-        position = _mix(gids ^ np.uint64(digest64(f"split-seed:{seed}")))
+    position = splitmix(gids ^ np.uint64(digest64(f"split-seed:{seed}")))
     group_split = np.full(g, TRAIN, dtype=np.uint8)
     for s in np.unique(group_stratum):
         members = np.flatnonzero(group_stratum == s)

@@ -54,10 +54,14 @@ def make_run(
     """A run folder: prompts/t.yaml, in.jsonl (n tickets), c.yaml pointing at `base_url`."""
     (tmp / "prompts").mkdir(parents=True, exist_ok=True)
     (tmp / "prompts" / "t.yaml").write_text(yaml.safe_dump(template or CLASSIFY_TEMPLATE))
-    records = records if records is not None else [
-        {"id": i, "text": f"ticket {i}: my invoice shows a double charge for order {1000 + i}"}
-        for i in range(n)
-    ]
+    records = (
+        records
+        if records is not None
+        else [
+            {"id": i, "text": f"ticket {i}: my invoice shows a double charge for order {1000 + i}"}
+            for i in range(n)
+        ]
+    )
     with (tmp / "in.jsonl").open("w") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
@@ -77,12 +81,18 @@ def make_run(
     return Run(tmp, config)
 
 
-def distill(*args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def distill(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """`distill ARGS` in a fresh interpreter, as a user runs it."""
     full_env = {**os.environ, "DISTILL_TEST_KEY": "sk-test-123456", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "synth.cli", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import zlib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,12 +43,16 @@ COST_PER_ANSWER = Decimal("0.000125")
 def records(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """Input records: one keyword decides the label (`gold`) among filler words."""
     rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        label = LABELS[i % len(LABELS)]
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        label = LABELS[len(out) % len(LABELS)]
         words = rng.sample(FILLER, 4) + [rng.choice(KEYWORDS[label])]
         rng.shuffle(words)
-        out.append({"id": i, "text": " ".join(words), "gold": label})
+        text = " ".join(words)
+        if text not in seen:  # one journal item per record
+            seen.add(text)
+            out.append({"id": len(out), "text": text, "gold": label})
     return out
 
 
@@ -74,7 +79,9 @@ def make_run(
     (root / "prompts").mkdir(exist_ok=True)
     (root / "prompts" / "tickets.yaml").write_text(yaml.safe_dump(TEMPLATE), encoding="utf-8")
     recs = records(n)
-    (root / "inputs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    (root / "inputs.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8"
+    )
     config: dict[str, Any] = {
         "name": "tickets",
         "runs_dir": "runs",
@@ -108,14 +115,27 @@ def _messages(record: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def fill_journal(cfg: RunConfig, recs: list[dict[str, Any]]) -> None:
-    """Every record answered for COST_PER_ANSWER, except the last (failed); a few retries and 429s."""
+    """Every record answered (for COST_PER_ANSWER with per-token prices), except the last
+    (failed); a few retries and 429s."""
     items = []
     for line, r in enumerate(recs, 1):
-        req = ChatRequest(model=cfg.teacher.model, messages=_messages(r), params={"temperature": 0, "max_tokens": 8})
+        req = ChatRequest(
+            model=cfg.teacher.model,
+            messages=_messages(r),
+            params={"temperature": 0, "max_tokens": 8},
+        )
         items.append(NewItem(request_key("openai", req, 0), line, 0, r, req, "openai"))
+    price = cfg.teacher.price
+    per_token = price is not None and price.input_per_mtok is not None
+    cost = COST_PER_ANSWER if per_token else Decimal(0)  # per_hour and free: nothing per token
     with Journal(cfg.journal_path) as j:
         j.add_items(items)
-        run_id = j.start_run(provider="openai", model=cfg.teacher.model, budget_usd=None)
+        run_id = j.start_run(
+            provider="openai",
+            model=cfg.teacher.model,
+            budget_usd=None,
+            per_hour_usd=price.per_hour if price is not None else None,
+        )
         for i, (it, r) in enumerate(zip(items, recs, strict=True)):
             started = time.time()
             j.mark_in_flight(it.key, Decimal("0.001"))
@@ -124,13 +144,17 @@ def fill_journal(cfg: RunConfig, recs: list[dict[str, Any]]) -> None:
             if i % 11 == 3:
                 j.record_attempt(it.key, run_id, started, "retry", 503, "server busy")
             if i == len(recs) - 1:
-                j.mark_failed(it.key, "HTTP 400: bad request", run_id=run_id, started_at=started, status=400)
+                j.mark_failed(
+                    it.key, "HTTP 400: bad request", run_id=run_id, started_at=started, status=400
+                )
                 continue
             response = ChatResponse(
-                text=teacher_answer(i, r), usage=Usage(input_tokens=40 + i % 5, output_tokens=2),
-                finish_reason="stop", latency_s=0.05,
+                text=teacher_answer(i, r),
+                usage=Usage(input_tokens=40 + i % 5, output_tokens=2),
+                finish_reason="stop",
+                latency_s=0.05,
             )
-            j.mark_done(it.key, response, COST_PER_ANSWER, run_id=run_id, started_at=started)
+            j.mark_done(it.key, response, cost, run_id=run_id, started_at=started)
         j.end_run(run_id, "finished")
 
 
@@ -167,7 +191,9 @@ def write_dataset(cfg: RunConfig, recs: list[dict[str, Any]]) -> None:
     from datasets import Dataset, DatasetDict
 
     splits = dataset_rows(recs)
-    DatasetDict({k: Dataset.from_list(v) for k, v in splits.items()}).save_to_disk(str(cfg.run_dir / "dataset"))
+    DatasetDict({k: Dataset.from_list(v) for k, v in splits.items()}).save_to_disk(
+        str(cfg.run_dir / "dataset")
+    )
 
 
 def write_funnel(cfg: RunConfig, n: int) -> None:
@@ -188,19 +214,25 @@ def write_funnel(cfg: RunConfig, n: int) -> None:
     )
     f.check()
     (cfg.run_dir / "build").mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "build" / "funnel.json").write_text(json.dumps(f.to_dict(), indent=2), encoding="utf-8")
+    (cfg.run_dir / "build" / "funnel.json").write_text(
+        json.dumps(f.to_dict(), indent=2), encoding="utf-8"
+    )
+
+
+def student_is_wrong(ticket: str, wrong_every: int) -> bool:
+    """Decided by the ticket's text alone, so that it does not depend on arrival order."""
+    return zlib.crc32(ticket.encode()) % wrong_every == 0
 
 
 def student_answer_fn(wrong_every: int = 4) -> Any:
     """An answer function for the simulated server standing in for a served student: the
-    ticket's keyword label, wrong on every `wrong_every`-th distinct ticket it is asked."""
-    seen: dict[str, int] = {}
+    ticket's keyword label, but the next label for about one ticket in `wrong_every`."""
 
     def answer(req: Any, rng: random.Random) -> str:
         text = req.last_user
-        index = seen.setdefault(text, len(seen))
-        label = next((lab for lab, kws in KEYWORDS.items() if any(k in text.split() for k in kws)), "billing")
-        if index % wrong_every == wrong_every - 1:
+        ticket = text.removeprefix("Ticket: ").split("\n")[0]
+        label = next(lab for lab, kws in KEYWORDS.items() if any(k in ticket.split() for k in kws))
+        if student_is_wrong(ticket, wrong_every):
             label = LABELS[(LABELS.index(label) + 1) % len(LABELS)]
         return label
 

@@ -178,7 +178,7 @@ def test_funnel_counts_and_dollars_add_up_to_the_journal(tmp_path: Path) -> None
     w.add(4, "Tell me a joke", ["I'm sorry, I can only triage tickets."], cost="0.0007")
     w.add(5, "Something odd", ["weather"], cost="0.0011")
     w.add(6, "Server down", [None])
-    w.add(7, twice.replace("payment", "paymnt"), ["billing"], cost="0.0017")  # near line 1
+    w.add(7, twice + " now", ["billing"], cost="0.0017")  # a near duplicate of line 1
     w.add(8, "Blocked", [""], refusal="I can't help with that.", cost="0.0002")
     w.close()
 
@@ -679,3 +679,38 @@ def test_push_to_hub_after_saving(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         f"the dataset is saved in {cfg.run_dir / 'dataset'}, but pushing it"
     )
     assert (cfg.run_dir / "dataset" / "dataset_dict.json").exists()
+
+
+def test_a_filter_named_twice_gets_its_own_stage(tmp_path: Path) -> None:
+    filters = [{"name": "length", "max_chars": 7}, "labels", {"name": "length", "min_chars": 7}]
+    cfg = make_run(tmp_path, filters=filters, dataset={"validation": 0, "test": 0})
+    w = JournalWriter(cfg.journal_path)
+    w.add(1, "a", ["Category: billing"])  # too long for the first
+    w.add(2, "b", ["refund"])  # too short for the second
+    w.add(3, "c", ["account"])
+    w.close()
+    f = build(cfg).funnel
+    assert [(s.name, s.removed) for s in f.filters] == [
+        ("length", 1),
+        ("labels", 0),
+        ("length (2)", 1),
+    ]
+    assert f.kept == 1
+
+
+def test_cli_build_prints_the_funnel_and_bad_config_is_one_line(tickets_run: Any) -> None:
+    from tests.conftest import distill
+
+    cfg = tickets_run[0]
+    done = distill("build", str(cfg.config_path))
+    assert done.returncode == 0, done.stderr
+    assert "build funnel" in done.stdout and "kept" in done.stdout and "dataset:" in done.stdout
+
+    bad = cfg.config_path.with_name("bad.yaml")
+    bad.write_text(cfg.config_path.read_text() + "filters: [finish, {name: dedupe}]\n")
+    done = distill("build", str(bad))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: {bad}: filters[1]: unknown filter 'dedupe': use one of finish, refusal, labels, "
+        "json_schema, length, dedup, agreement"
+    )

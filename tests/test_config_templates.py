@@ -30,7 +30,12 @@ def write(path: Path, text: str) -> Path:
 
 
 def config_text(**teacher: object) -> str:
-    t = {"provider": "openai", "model": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1", **teacher}
+    t = {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "base_url": "http://127.0.0.1:9/v1",
+        **teacher,
+    }
     lines = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in t.items())
     return f"name: t1\ninputs: in.jsonl\ntemplate: prompts/t.yaml\nteacher:\n{lines}\n"
 
@@ -46,11 +51,17 @@ def test_config_resolves_relative_paths(tmp_path: Path) -> None:
     "text, expected",
     [
         (config_text(concurrncy=4), "teacher.concurrncy: unknown key"),
-        (config_text(concurrency=0), "teacher.concurrency: Input should be greater than or equal to 1"),
+        (
+            config_text(concurrency=0),
+            "teacher.concurrency: Input should be greater than or equal to 1",
+        ),
         (config_text(provider="gemini"), "teacher.provider:"),
         (config_text(api_key_env="sk-abc123"), "teacher.api_key_env: must be the NAME"),
         (config_text(price={"input_per_mtok": 1}), "teacher.price: give both"),
-        ("name: x\ninputs: a\nteacher: {provider: openai, model: m}\n", "template: required key is missing"),
+        (
+            "name: x\ninputs: a\nteacher: {provider: openai, model: m}\n",
+            "template: required key is missing",
+        ),
         ("name: x\n  bad: [\n", ":2: invalid YAML"),
         ("- a list\n", "a config is a YAML mapping"),
     ],
@@ -84,7 +95,10 @@ def test_template_renders_and_lists_fields(tmp_path: Path) -> None:
         (TEMPLATE.replace("labels:", "labelz:"), "output.labelz: unknown key"),
         ("user: '{{ text '\n", "Jinja syntax error"),
         ("system: hi\n", "user: required key is missing"),
-        ("user: x\noutput: {json_schema: {type: object, properties: {a: {type: nope}}}}\n", "not a valid JSON Schema"),
+        (
+            "user: x\noutput: {json_schema: {type: object, properties: {a: {type: nope}}}}\n",
+            "not a valid JSON Schema",
+        ),
     ],
 )
 def test_template_errors(tmp_path: Path, text: str, expected: str) -> None:
@@ -109,9 +123,18 @@ def test_sandbox_refuses_unsafe_jinja(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "lines, expected",
     [
-        (['{"company": "A", "text": "a"}', '{"company": "A", "text": '], "in.jsonl:2: invalid JSON"),
-        (['{"company": "A", "text": "a"}', "", '["x"]'], "in.jsonl:3: expected a JSON object, got list"),
-        (['{"company": "A", "text": "a"}', '{"company": "A"}'], "in.jsonl:2: record has no field 'text'"),
+        (
+            ['{"company": "A", "text": "a"}', '{"company": "A", "text": '],
+            "in.jsonl:2: invalid JSON",
+        ),
+        (
+            ['{"company": "A", "text": "a"}', "", '["x"]'],
+            "in.jsonl:3: expected a JSON object, got list",
+        ),
+        (
+            ['{"company": "A", "text": "a"}', '{"company": "A"}'],
+            "in.jsonl:2: record has no field 'text'",
+        ),
     ],
 )
 def test_inputs_errors_name_line_and_field(tmp_path: Path, lines: list[str], expected: str) -> None:

@@ -73,13 +73,19 @@ def test_compare_puts_it_together() -> None:
     assert c["teacher"]["per_1k_usd"] == 1.25
     assert c["student"]["per_1k_usd"] == 0.05
     assert c["one_off"] == {
-        "harvest_usd": 12.5, "training_wall_s": 1800, "training_usd_per_hour": 2.0,
-        "training_usd": 1.0, "total_usd": 13.5,
+        "harvest_usd": 12.5,
+        "training_wall_s": 1800,
+        "training_usd_per_hour": 2.0,
+        "training_usd": 1.0,
+        "total_usd": 13.5,
     }
     assert c["break_even_requests"] == 11_250
     assert c["monthly"] == {
-        "requests": 1_000_000, "teacher_usd": 1250.0, "student_usd": 50.0,
-        "saving_usd": 1200.0, "payback_months": 0.01125,
+        "requests": 1_000_000,
+        "teacher_usd": 1250.0,
+        "student_usd": 50.0,
+        "saving_usd": 1200.0,
+        "payback_months": 0.01125,
     }
     assert c["notes"] == []
     json.dumps(c)  # JSON-ready
@@ -92,13 +98,22 @@ def test_compare_says_what_is_missing() -> None:
     assert any("run distill eval" in n for n in c["notes"])
     assert any("training summary" in n for n in c["notes"])
 
-    c = compare(CostInputs(harvest_usd=D("3"), succeeded=100, student_items_per_s=2.0, training_wall_s=60))
+    c = compare(
+        CostInputs(harvest_usd=D("3"), succeeded=100, student_items_per_s=2.0, training_wall_s=60)
+    )
     assert any("eval.student_cost_per_hour" in n for n in c["notes"])
     assert any("eval.training_cost_per_hour" in n for n in c["notes"])
 
     # a student dearer than the teacher never pays back
-    c = compare(CostInputs(harvest_usd=D("0.1"), succeeded=1000, student_items_per_s=0.01,
-                           student_usd_per_hour=D("36"), monthly_requests=1000))
+    c = compare(
+        CostInputs(
+            harvest_usd=D("0.1"),
+            succeeded=1000,
+            student_items_per_s=0.01,
+            student_usd_per_hour=D("36"),
+            monthly_requests=1000,
+        )
+    )
     assert c["break_even_requests"] is None and c["monthly"]["payback_months"] is None
     assert c["monthly"]["saving_usd"] < 0
     assert any("does not pay back" in n for n in c["notes"])
@@ -106,15 +121,25 @@ def test_compare_says_what_is_missing() -> None:
 
 def _write_eval_and_training(cfg, items_per_s: float, wall_s: float) -> None:
     (cfg.run_dir / "eval").mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "eval" / "metrics.json").write_text(json.dumps({"performance": {"items_per_s": items_per_s}}))
+    (cfg.run_dir / "eval" / "metrics.json").write_text(
+        json.dumps({"performance": {"items_per_s": items_per_s}})
+    )
     (cfg.run_dir / "student").mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "student" / "training_summary.json").write_text(json.dumps({"wall_time_s": wall_s}))
+    (cfg.run_dir / "student" / "training_summary.json").write_text(
+        json.dumps({"wall_time_s": wall_s})
+    )
 
 
 def test_figures_come_from_the_run_folder(tmp_path: Path) -> None:
     cfg = evalkit.make_run(
-        tmp_path, dataset=False, funnel=False,
-        eval_cfg={"student_cost_per_hour": 0.9, "training_cost_per_hour": 3.6, "monthly_requests": 2_000_000},
+        tmp_path,
+        dataset=False,
+        funnel=False,
+        eval_cfg={
+            "student_cost_per_hour": 0.9,
+            "training_cost_per_hour": 3.6,
+            "monthly_requests": 2_000_000,
+        },
     )
     assert cost_comparison(cfg) is not None
     _write_eval_and_training(cfg, items_per_s=5.0, wall_s=600)
@@ -130,16 +155,22 @@ def test_figures_come_from_the_run_folder(tmp_path: Path) -> None:
 
 
 def test_training_defaults_to_the_student_hardware_price(tmp_path: Path) -> None:
-    cfg = evalkit.make_run(tmp_path, dataset=False, funnel=False, eval_cfg={"student_cost_per_hour": 1.8})
+    cfg = evalkit.make_run(
+        tmp_path, dataset=False, funnel=False, eval_cfg={"student_cost_per_hour": 1.8}
+    )
     _write_eval_and_training(cfg, items_per_s=1.0, wall_s=3600)
     c = cost_comparison(cfg)
     assert c["one_off"]["training_usd"] == 1.8
 
 
 def test_self_hosted_teacher_priced_per_hour(tmp_path: Path) -> None:
-    """teacher.price.per_hour: the harvest's wall time × the price, beside the journal's figure."""
+    """teacher.price.per_hour: the journal bills the harvest's wall time at the price."""
     cfg = evalkit.make_run(
-        tmp_path, dataset=False, funnel=False, price={"per_hour": 4.0}, eval_cfg={"student_cost_per_hour": 1.0}
+        tmp_path,
+        dataset=False,
+        funnel=False,
+        price={"per_hour": 4.0},
+        eval_cfg={"student_cost_per_hour": 1.0},
     )
     with sqlite3.connect(cfg.journal_path) as db:  # one harvest run of exactly 45 minutes
         db.execute("UPDATE runs SET ended_at = started_at + 2700")
@@ -148,8 +179,8 @@ def test_self_hosted_teacher_priced_per_hour(tmp_path: Path) -> None:
     t = c["teacher"]
     assert t["pricing"] == "per_hour" and t["usd_per_hour"] == 4.0
     assert t["harvest_wall_s"] == 2700
-    assert t["harvest_usd"] == 3.0  # 0.75 h × $4
-    assert t["journal_usd"] == 0.007375
+    assert t["hourly_usd"] == 3.0 and t["token_usd"] == 0.0  # 0.75 h × $4
+    assert t["harvest_usd"] == 3.0
     assert t["per_request_usd"] == pytest.approx(3.0 / 59, abs=1e-9)
     # $1/h at 2 items/s
     assert c["student"]["per_request_usd"] == pytest.approx(1 / 7200, abs=1e-9)
@@ -157,7 +188,11 @@ def test_self_hosted_teacher_priced_per_hour(tmp_path: Path) -> None:
 
 def test_unpriced_teacher_has_nothing_to_save(tmp_path: Path) -> None:
     cfg = evalkit.make_run(
-        tmp_path, dataset=False, funnel=False, price={"free": True}, eval_cfg={"student_cost_per_hour": 1.0}
+        tmp_path,
+        dataset=False,
+        funnel=False,
+        price={"free": True},
+        eval_cfg={"student_cost_per_hour": 1.0},
     )
     _write_eval_and_training(cfg, items_per_s=2.0, wall_s=10)
     c = cost_comparison(cfg)

@@ -38,7 +38,9 @@ def test_task_for_picks_the_template_kind() -> None:
         ("", None),
     ],
 )
-def test_student_answers_are_read_as_the_build_reads_the_teacher(answer: str, label: str | None) -> None:
+def test_student_answers_are_read_as_the_build_reads_the_teacher(
+    answer: str, label: str | None
+) -> None:
     assert normalize_label(answer, LABELS) == label
 
 
@@ -55,7 +57,11 @@ def test_macro_f1_known_value() -> None:
 
 def test_confusion_matrix_rows_reference_columns_student() -> None:
     c = confusion(["a", "a", "b"], ["a", None, "a"], ["a", "b"])
-    assert c == {"rows": ["a", "b"], "columns": ["a", "b", INVALID], "matrix": [[1, 0, 1], [1, 0, 0]]}
+    assert c == {
+        "rows": ["a", "b"],
+        "columns": ["a", "b", INVALID],
+        "matrix": [[1, 0, 1], [1, 0, 0]],
+    }
 
 
 def test_classification_metrics_and_gap_on_gold() -> None:
@@ -66,7 +72,9 @@ def test_classification_metrics_and_gap_on_gold() -> None:
         dict(teacher="shipping", student="shipping", gold="shipping"),
         dict(teacher="shipping", student="billing", gold="shipping"),
         dict(teacher="refund_request", student="no idea", gold="refund_request"),
-        dict(teacher="billing", student="shipping", gold="shipping"),  # teacher wrong, student right
+        dict(
+            teacher="billing", student="shipping", gold="shipping"
+        ),  # teacher wrong, student right
     ]
     scores, out = _run(Classification(LABELS), rows)
     m = out["metrics"]
@@ -86,8 +94,11 @@ def test_classification_metrics_and_gap_on_gold() -> None:
     assert g["student_accuracy"] == pytest.approx(4 / 6)
     assert g["teacher_accuracy"] == pytest.approx(5 / 6)
     assert out["gap"] == {
-        "basis": "gold", "metric": "accuracy", "student": g["student_accuracy"],
-        "teacher": g["teacher_accuracy"], "fraction": pytest.approx(4 / 5),
+        "basis": "gold",
+        "metric": "accuracy",
+        "student": g["student_accuracy"],
+        "teacher": g["teacher_accuracy"],
+        "fraction": pytest.approx(4 / 5),
     }
 
 
@@ -106,7 +117,11 @@ def test_the_builds_label_column_wins_over_rereading_the_teacher() -> None:
 
 SCHEMA = {
     "type": "object",
-    "properties": {"name": {"type": "string"}, "year": {"type": "integer"}, "city": {"type": "string"}},
+    "properties": {
+        "name": {"type": "string"},
+        "year": {"type": "integer"},
+        "city": {"type": "string"},
+    },
     "required": ["name", "year"],
     "additionalProperties": False,
 }
@@ -122,8 +137,12 @@ def test_parse_json_forgives_a_code_fence_only() -> None:
 def test_structured_validity_and_field_match() -> None:
     teacher = '{"name": "Ada", "year": 1843, "city": "London"}'
     rows = [
-        dict(teacher=teacher, student='{"name": "Ada", "year": 1843, "city": "London"}'),  # 3/3, exact
-        dict(teacher=teacher, student='```json\n{"name": "Ada", "year": 1842, "city": "London"}\n```'),  # 2/3
+        dict(
+            teacher=teacher, student='{"name": "Ada", "year": 1843, "city": "London"}'
+        ),  # 3/3, exact
+        dict(
+            teacher=teacher, student='```json\n{"name": "Ada", "year": 1842, "city": "London"}\n```'
+        ),  # 2/3
         dict(teacher=teacher, student='{"name": "Ada", "year": "1843"}'),  # invalid (type), 1/3
         dict(teacher=teacher, student="Ada, 1843"),  # not JSON, 0/3
     ]
@@ -144,11 +163,23 @@ def test_structured_validity_and_field_match() -> None:
 def test_structured_against_gold_objects() -> None:
     gold = {"name": "Ada", "year": 1843}
     rows = [
-        dict(teacher='{"name": "Ada", "year": 1843}', student='{"name": "Ada", "year": 1843}', gold=gold),
-        dict(teacher='{"name": "Ada", "year": 1843}', student='{"name": "Bob", "year": 1843}', gold=gold),
+        dict(
+            teacher='{"name": "Ada", "year": 1843}',
+            student='{"name": "Ada", "year": 1843}',
+            gold=gold,
+        ),
+        dict(
+            teacher='{"name": "Ada", "year": 1843}',
+            student='{"name": "Bob", "year": 1843}',
+            gold=gold,
+        ),
         # gold may come as a JSON string; the build's canonical `parsed` column is used for the teacher
-        dict(teacher="junk", teacher_parsed='{"name": "Ada", "year": 1800}', student='{"name": "Ada", "year": 1843}',
-             gold='{"name": "Ada", "year": 1843}'),
+        dict(
+            teacher="junk",
+            teacher_parsed='{"name": "Ada", "year": 1800}',
+            student='{"name": "Ada", "year": 1843}',
+            gold='{"name": "Ada", "year": 1843}',
+        ),
     ]
     _, out = _run(Structured(SCHEMA), rows)
     g = out["metrics"]["gold"]
@@ -181,8 +212,19 @@ def test_free_text_scores() -> None:
 
 
 def test_free_text_identical_is_perfect_and_gold_sets_the_gap() -> None:
-    rows = [dict(teacher="Paris is the capital.", student="Paris is the capital.", gold="Paris is the capital.")]
+    rows = [
+        dict(
+            teacher="Paris is the capital.",
+            student="Paris is the capital.",
+            gold="Paris is the capital.",
+        )
+    ]
     _, out = _run(FreeText(), rows)
     assert out["metrics"]["chrf_vs_teacher"] == pytest.approx(100.0)
-    assert out["gap"] == {"basis": "gold", "metric": "chrF", "student": pytest.approx(100.0),
-                          "teacher": pytest.approx(100.0), "fraction": pytest.approx(1.0)}
+    assert out["gap"] == {
+        "basis": "gold",
+        "metric": "chrF",
+        "student": pytest.approx(100.0),
+        "teacher": pytest.approx(100.0),
+        "fraction": pytest.approx(1.0),
+    }

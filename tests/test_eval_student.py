@@ -28,7 +28,9 @@ from synth.sim.runner import SimServer  # noqa: E402
 TINY = {"vocab_size": 400, "hidden_size": 64, "layers": 2, "heads": 4}
 
 
-def train_tiny_student(out: Path, rows: list[dict[str, Any]], steps: int = 24, batch: int = 12) -> Path:
+def train_tiny_student(
+    out: Path, rows: list[dict[str, Any]], steps: int = 24, batch: int = 12
+) -> Path:
     """A random-init tiny Llama and BPE tokenizer (finetune.tiny), then a few full fine-tuning
     steps on the assistant tokens: a working model, not a good one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -40,8 +42,12 @@ def train_tiny_student(out: Path, rows: list[dict[str, Any]], steps: int = 24, b
     model = AutoModelForCausalLM.from_pretrained(out)
     examples = []
     for r in rows:
-        ids = tok(tok.apply_chat_template(r["messages"], tokenize=False), add_special_tokens=False)["input_ids"]
-        prompt = tok.apply_chat_template(r["messages"][:-1], tokenize=False, add_generation_prompt=True)
+        ids = tok(tok.apply_chat_template(r["messages"], tokenize=False), add_special_tokens=False)[
+            "input_ids"
+        ]
+        prompt = tok.apply_chat_template(
+            r["messages"][:-1], tokenize=False, add_generation_prompt=True
+        )
         examples.append((ids, len(tok(prompt, add_special_tokens=False)["input_ids"])))
     torch.manual_seed(0)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -81,7 +87,9 @@ def _with_student(cfg: Any, trained: Path) -> Path:
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def test_eval_of_a_trained_tiny_student(tmp_path: Path, trained: Path) -> None:
@@ -93,7 +101,9 @@ def test_eval_of_a_trained_tiny_student(tmp_path: Path, trained: Path) -> None:
     eval_dir = cfg.run_dir / "eval"
     for name in ("metrics.json", "metrics.md", "predictions.jsonl", "failures.jsonl"):
         assert (eval_dir / name).exists(), name
-    assert json.loads((eval_dir / "metrics.json").read_text()) == json.loads(json.dumps(m, default=str))
+    assert json.loads((eval_dir / "metrics.json").read_text()) == json.loads(
+        json.dumps(m, default=str)
+    )
     test_rows = evalkit.dataset_rows(evalkit.records(60))["test"]
     assert m["task"] == "classification" and m["split"] == "test" and m["items"] == len(test_rows)
     assert m["student"]["kind"] == "full" and m["student"]["device"] == "cpu"
@@ -174,7 +184,9 @@ def test_served_student_through_an_openai_compatible_server(
     sim_cfg = SimConfig(answers=evalkit.student_answer_fn(wrong_every=4), fault_503=0.3, seed=3)
     with SimServer(sim_cfg) as sim:
         endpoint = {"base_url": sim.openai_base_url, "model": "sim-teacher", "concurrency": 4}
-        cfg = evalkit.make_run(tmp_path, eval_cfg={"student_endpoint": endpoint, "max_new_tokens": 8})
+        cfg = evalkit.make_run(
+            tmp_path, eval_cfg={"student_endpoint": endpoint, "max_new_tokens": 8}
+        )
         result = evaluate(cfg)
         by_status = sim.ledger(entries=False)["counters"]["by_status"]
     m = result.metrics
@@ -183,10 +195,11 @@ def test_served_student_through_an_openai_compatible_server(
     assert by_status.get("503", 0) > 0  # faults happened and were retried
 
     preds = _lines(cfg.run_dir / "eval" / "predictions.jsonl")
-    # the served student gives the keyword's label but is wrong on every 4th distinct ticket
-    wrong_on_purpose = sum(1 for p in preds if p["student_label"] != p["gold_label"])
-    assert wrong_on_purpose == m["items"] // 4
-    assert m["metrics"]["gold"]["student_accuracy"] == pytest.approx(1 - wrong_on_purpose / m["items"])
+    # the served student gives the keyword's label, but the next one on some tickets
+    wrong = [evalkit.student_is_wrong(p["input"]["text"], 4) for p in preds]
+    assert 0 < sum(wrong) < len(wrong)
+    assert [p["student_label"] != p["gold_label"] for p in preds] == wrong
+    assert m["metrics"]["gold"]["student_accuracy"] == pytest.approx(1 - sum(wrong) / len(wrong))
     assert m["performance"]["latency_p95_s"] >= m["performance"]["latency_p50_s"] > 0
     assert m["performance"]["latency_is"] == "per request"
     assert m["performance"]["output_tokens"] > 0
@@ -208,7 +221,11 @@ def test_failures_file_is_a_harvest_input(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         round2 = load_config(
             tmp_path / "config.yaml",
-            {"name": "tickets-round2", "inputs": str(failures), "teacher.base_url": sim.openai_base_url},
+            {
+                "name": "tickets-round2",
+                "inputs": str(failures),
+                "teacher.base_url": sim.openai_base_url,
+            },
         )
         result = harvest(round2)
     assert result.stats.done == len(wanted) and result.stats.failed == 0
@@ -225,14 +242,18 @@ def test_missing_stages_say_what_to_run(tmp_path: Path) -> None:
         evaluate(cfg)
 
 
-def test_served_student_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_served_student_errors_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     endpoint = {"base_url": f"http://127.0.0.1:{port}/v1", "model": "student", "timeout_s": 2}
-    cfg = evalkit.make_run(tmp_path, journal=False, funnel=False, eval_cfg={"student_endpoint": endpoint, "limit": 2})
+    cfg = evalkit.make_run(
+        tmp_path, journal=False, funnel=False, eval_cfg={"student_endpoint": endpoint, "limit": 2}
+    )
     monkeypatch.setattr("evals.served.BACKOFF_S", (0.01, 0.02))
     with pytest.raises(StageError, match="every request failed.*server is up"):
         evaluate(cfg)
@@ -249,3 +270,30 @@ def test_percentile_interpolates_like_numpy() -> None:
     assert percentile([4.0, 1.0, 3.0, 2.0], 50) == pytest.approx(2.5)
     assert percentile([1.0, 2.0, 3.0, 4.0], 95) == pytest.approx(3.85)
     assert percentile(list(map(float, range(101))), 95) == pytest.approx(95.0)
+
+
+@pytest.mark.slow
+def test_eval_of_a_student_from_distill_train(tmp_path: Path) -> None:
+    """The training stage's own layout (adapter, base/, merged/, training_summary.json) is
+    what the eval loads, and the training wall time goes into the one-off cost."""
+    pytest.importorskip("trl")
+    from finetune.train import train
+
+    student = {
+        "base_model": "tiny",
+        "tiny": TINY,
+        "lora": {"modules_to_save": ["embed_tokens", "lm_head"]},
+        "max_steps": 6,
+        "batch_size": 8,
+        "eval_steps": None,
+        "merge": True,
+    }
+    cfg = evalkit.make_run(
+        tmp_path, student=student, eval_cfg={"max_new_tokens": 6, "student_cost_per_hour": 1.0}
+    )
+    summary = train(cfg).summary
+    m = evaluate(cfg).metrics
+    assert m["student"]["kind"] == "merged"
+    assert m["cost"]["one_off"]["training_wall_s"] == summary["wall_time_s"]
+    shutil.rmtree(cfg.run_dir / "student" / "merged")
+    assert evaluate(cfg).metrics["student"]["kind"] == "adapter"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 import jinja2.sandbox
 import jsonschema
 import pytest
@@ -60,17 +61,26 @@ def template(name: str) -> dict[str, Any]:
 _ENV = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
 
 
+@cache
+def compiled(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
 def render(tpl: dict[str, Any], record: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
     """(system, [user message]) as the harvest sends them."""
-    system = _ENV.from_string(tpl["system"]).render(record).strip()
-    user = _ENV.from_string(tpl["user"]).render(record).strip()
+    system = compiled(tpl["system"]).render(record).strip()
+    user = compiled(tpl["user"]).render(record).strip()
     return system, [{"role": "user", "content": user}]
 
 
-def ask(answer_fn: Any, tpl: dict[str, Any], record: dict[str, Any], seed: int = 0, **kw: Any) -> str:
+def ask(
+    answer_fn: Any, tpl: dict[str, Any], record: dict[str, Any], seed: int = 0, **kw: Any
+) -> str:
     system, messages = render(tpl, record)
     params = {**tpl["params"], **kw.pop("params", {})}
-    return answer_fn(Req(messages=messages, system=system, params=params, **kw), random.Random(seed))
+    return answer_fn(
+        Req(messages=messages, system=system, params=params, **kw), random.Random(seed)
+    )
 
 
 def load_script(path: Path) -> Any:
@@ -131,10 +141,14 @@ def test_ticket_template_matches_the_teacher_and_renders_every_record() -> None:
     assert TEMPLATE_KEYS <= set(tpl)
     assert tpl["output"]["labels"] == answers_tickets.CATEGORIES
     assert "category name only" in tpl["system"]
+    # the prompt reads the ticket's text and nothing else: never the gold label
+    fields = set()
+    for source in (tpl["system"], tpl["user"]):
+        fields |= jinja2.meta.find_undeclared_variables(_ENV.parse(source))
+    assert fields == {"text"}
     for r in records(TICKETS / "inputs.jsonl"):
         system, messages = render(tpl, r)
         assert r["text"].strip() in messages[0]["content"]
-        assert r["category"] not in messages[0]["content"].split("</ticket>")[-1]
     with pytest.raises(jinja2.UndefinedError):
         render(tpl, {"id": "x"})
 
@@ -147,13 +161,25 @@ def test_tickets_teacher_agrees_with_gold_often_but_not_always() -> None:
     agreement = sum(lab == r["category"] for lab, r in zip(labels, rows, strict=True)) / len(rows)
     styled = sum(a != lab for a, lab in zip(answers, labels, strict=True)) / len(rows)
     off_label = sum(lab not in answers_tickets.CATEGORIES for lab in labels) / len(rows)
-    print(f"tickets teacher vs gold: {agreement:.1%} agree; {styled:.1%} styled answers; "
-          f"{off_label:.1%} off-label")
+    print(
+        f"tickets teacher vs gold: {agreement:.1%} agree; {styled:.1%} styled answers; "
+        f"{off_label:.1%} off-label"
+    )
     assert 0.90 <= agreement <= 0.99
     assert 0.01 <= styled <= 0.10  # "Category: billing", "billing.", "BILLING" ...
     assert 0 < off_label <= 0.02
     # deterministic at temperature 0, whatever the rng
     assert [ask(answers_tickets.answer, tpl, r, seed=99) for r in rows[:200]] == answers[:200]
+
+
+def test_build_label_normaliser_undoes_the_teachers_formatting() -> None:
+    labels_filter = pytest.importorskip("synth.filters.labels")
+    tpl = template("support-ticket")
+    matcher = labels_filter.LabelMatcher(tpl["output"]["labels"])
+    for r in records(TICKETS / "inputs.jsonl")[:600]:
+        raw = ask(answers_tickets.answer, tpl, r)
+        expected = normalise_label(raw)
+        assert matcher.match(raw) == (expected if expected in answers_tickets.CATEGORIES else None)
 
 
 def test_tickets_teacher_varies_at_temperature_with_its_second_choice() -> None:
@@ -162,21 +188,30 @@ def test_tickets_teacher_varies_at_temperature_with_its_second_choice() -> None:
     flips = 0
     for i, r in enumerate(rows):
         cold = normalise_label(ask(answers_tickets.answer, tpl, r))
-        hot = normalise_label(ask(answers_tickets.answer, tpl, r, seed=i, params={"temperature": 1.0}))
+        hot = normalise_label(
+            ask(answers_tickets.answer, tpl, r, seed=i, params={"temperature": 1.0})
+        )
         if hot != cold:
             flips += 1
-            ranking = answers_tickets.ranked(answers_tickets.ticket_text(render(tpl, r)[1][0]["content"]))
+            ranking = answers_tickets.ranked(
+                answers_tickets.ticket_text(render(tpl, r)[1][0]["content"])
+            )
             assert hot == ranking[1][0]
     assert 0.01 <= flips / len(rows) <= 0.2
 
 
 def test_tickets_teacher_reads_the_ticket_not_the_instructions() -> None:
     def one(content: str) -> str:
-        return answers_tickets.answer(Req(messages=[{"role": "user", "content": content}]), random.Random(0))
+        return answers_tickets.answer(
+            Req(messages=[{"role": "user", "content": content}]), random.Random(0)
+        )
 
     assert one("Ticket: I was charged twice for my order\nAnswer with one category.") == "billing"
     # an aside does not decide the category
-    assert one("<ticket>My parcel still hasn't arrived. Also, love the new app design!</ticket>") == "shipping"
+    assert (
+        one("<ticket>My parcel still hasn't arrived. Also, love the new app design!</ticket>")
+        == "shipping"
+    )
     assert one("<ticket>Quiero cancelar mi suscripción Plus.</ticket>") == "cancellation"
     assert one("<ticket>hello?</ticket>") == answers_tickets.NO_SIGNAL_ANSWER
 
@@ -219,8 +254,9 @@ def test_invoice_template_and_gold_fit_the_schema() -> None:
     assert 5 <= len(schema["properties"]) <= 7
     rows = records(INVOICES / "inputs.jsonl")
     assert len(rows) >= 300
+    validator = jsonschema.Draft202012Validator(schema)
     for r in rows:
-        jsonschema.validate(r["gold"], schema)
+        validator.validate(r["gold"])
         assert r["text"].strip() in render(tpl, r)[1][0]["content"]
     assert len({r["layout"] for r in rows}) >= 6
     assert len({r["gold"]["currency"] for r in rows}) >= 5
@@ -230,6 +266,7 @@ def test_invoice_template_and_gold_fit_the_schema() -> None:
 def test_extract_teacher_is_schema_valid_and_mostly_right() -> None:
     tpl = template("invoice-extraction")
     schema = tpl["output"]["json_schema"]
+    validator = jsonschema.Draft202012Validator(schema)
     rows = records(INVOICES / "inputs.jsonl")
     right: collections.Counter[str] = collections.Counter()
     fenced = 0
@@ -237,7 +274,7 @@ def test_extract_teacher_is_schema_valid_and_mostly_right() -> None:
         raw = ask(answers_extract.answer, tpl, r)  # asked in prose: no schema in the request
         fenced += raw.lstrip().startswith("```")
         got = json.loads(strip_fence(raw))
-        jsonschema.validate(got, schema)
+        validator.validate(got)
         gold = r["gold"]
         for key in ("vendor", "invoice_number", "date", "currency"):
             right[key] += got[key] == gold[key]
@@ -247,8 +284,11 @@ def test_extract_teacher_is_schema_valid_and_mostly_right() -> None:
         with_schema = ask(answers_extract.answer, tpl, r, json_schema=schema)
         assert json.loads(with_schema) == got  # structured output: bare JSON, same fields
     rates = {k: v / len(rows) for k, v in right.items()}
-    print("extract teacher vs gold:", ", ".join(f"{k} {v:.1%}" for k, v in rates.items()),
-          f"; {fenced / len(rows):.1%} fenced")
+    print(
+        "extract teacher vs gold:",
+        ", ".join(f"{k} {v:.1%}" for k, v in rates.items()),
+        f"; {fenced / len(rows):.1%} fenced",
+    )
     assert all(rates[k] >= 0.9 for k in ("vendor", "invoice_number", "date", "currency", "total"))
     assert rates["line_items"] >= 0.85 and rates["exact"] >= 0.85
     assert 0.02 <= fenced / len(rows) <= 0.2
@@ -257,8 +297,13 @@ def test_extract_teacher_is_schema_valid_and_mostly_right() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("1,234.50", 1234.5), ("1.234,50", 1234.5), ("1\u202f234,50", 1234.5), ("1'234.50", 1234.5),
-        ("12,300", 12300.0), ("9.99", 9.99), ("42", 42.0),
+        ("1,234.50", 1234.5),
+        ("1.234,50", 1234.5),
+        ("1\u202f234,50", 1234.5),
+        ("1'234.50", 1234.5),
+        ("12,300", 12300.0),
+        ("9.99", 9.99),
+        ("42", 42.0),
     ],
 )
 def test_extract_reads_local_number_formats(text: str, expected: float) -> None:

@@ -235,6 +235,7 @@ def run(
 
 
 LONG = "I was charged twice for my subscription this month, please refund one of the payments"
+TYPO = LONG.replace("payments", "paymets")  # estimated similarity 0.91 at 64 permutations
 
 
 def test_dedup_exact_and_near() -> None:
@@ -242,7 +243,7 @@ def test_dedup_exact_and_near() -> None:
         item("billing", line=1, text=LONG),
         item("Billing", line=1, sample=1, text=LONG),  # same input, same answer (normalised)
         item("refund", line=1, sample=2, text=LONG),  # same input, another answer: kept
-        item("billing", line=2, text=LONG.replace("payments", "paymnets")),  # a typo: near
+        item("billing", line=2, text=TYPO),  # a typo: near
         item("billing", line=3, text=LONG.upper() + "!"),  # same after normalisation
         item("billing", line=4, text="My parcel never arrived and the courier does not answer"),
     ]
@@ -254,8 +255,8 @@ def test_dedup_exact_and_near() -> None:
 def test_dedup_near_off_and_exact_off() -> None:
     items = [
         item("billing", line=1, text=LONG),
-        item("billing", line=2, text=LONG.replace("payments", "paymnets")),
-        item("billing", line=2, sample=1, text=LONG.replace("payments", "paymnets")),
+        item("billing", line=2, text=TYPO),
+        item("billing", line=2, sample=1, text=TYPO),
     ]
     assert run(Dedup(DedupFilter(near_threshold=None)), items)[0] == ["k1-0", "k2-0"]
     assert run(Dedup(DedupFilter(exact=False)), items)[0] == ["k1-0"]
@@ -326,7 +327,7 @@ def test_lsh_params_reach_the_threshold() -> None:
 
 
 def test_signature_estimates_jaccard_and_is_stable() -> None:
-    a, b = normalise(LONG), normalise(LONG.replace("payments", "paymnets"))
+    a, b = normalise(LONG), normalise(TYPO)
     assert similarity(signature(a, 64), signature(a, 64)) == 1.0
     assert 0.75 < similarity(signature(a, 128), signature(b, 128)) <= 1.0
     # fixed permutations: the same values in every process
@@ -336,22 +337,30 @@ def test_signature_estimates_jaccard_and_is_stable() -> None:
 
 def test_near_dup_index_checks_candidates() -> None:
     index = NearDupIndex(0.85, 64)
+    index.MERGE_EVERY = 50  # exercise the sorted arrays, not only the dict of recent entries
     assert not index.seen_or_add(normalise(LONG))
     assert index.seen_or_add(normalise(LONG + "!"))
-    assert index.seen_or_add(normalise(LONG.replace("payments", "paymnets")))
+    assert index.seen_or_add(normalise(TYPO))
     assert not index.seen_or_add(
         normalise("I was charged twice for my plan, refund one payment please")
     )
-    for i in range(2000):  # grows past its first block
-        index.seen_or_add(normalise(f"ticket number {i * 7919} about something {i}"))
+    others = [
+        normalise(f"ticket {i * 7919} is about order {i} and a {i % 7} day delay")
+        for i in range(300)
+    ]
+    assert not any(index.seen_or_add(t) for t in others)
+    assert len(index._keys) > 0 and index.seen_or_add(
+        normalise(LONG.replace("payments", "payment"))
+    )
+    assert all(index.seen_or_add(t) for t in others)
 
 
 def test_group_ids_are_transitive_and_order_free() -> None:
     texts = [
         LONG,
         "unrelated words here and there",
-        LONG.replace("payments", "paymnets"),
-        LONG.replace("payments", "paymnets").replace("twice", "twicee"),
+        TYPO,
+        TYPO.replace("twice", "twicee"),
         "unrelated words here and there!",
     ]
     b, r = lsh_params(0.7, 64)

@@ -27,7 +27,9 @@ def billed(sim: SimServer) -> list[dict]:
 
 
 def test_faults_every_item_done_billed_once_retry_after_obeyed(tmp_path: Path) -> None:
-    faults = dict(fault_429=0.05, fault_500=0.05, fault_503=0.05, fault_drop=0.05, fault_retry_after_s=0.05)
+    faults = dict(
+        fault_429=0.05, fault_500=0.05, fault_503=0.05, fault_drop=0.05, fault_retry_after_s=0.05
+    )
     with SimServer(seed=7, latency_ms=(1, 5), **faults, **PRICES) as sim:
         run = make_run(tmp_path, sim.openai_base_url, n=150, teacher={"concurrency": 16})
         result = harvest(run.cfg())
@@ -59,11 +61,22 @@ def test_report_json_equals_ledger_to_the_cent(tmp_path: Path, sim: SimServer) -
     assert data["output_tokens"] == totals["output_tokens"]
     assert Decimal(data["cost_usd_exact"]) == Decimal(totals["cost_usd"])
     assert round(data["cost_usd"], 2) == round(float(totals["cost_usd"]), 2)
-    for key in ("requests", "succeeded", "failed", "input_tokens", "output_tokens", "cost_usd", "retries", "rate_limited"):
+    for key in (
+        "requests",
+        "succeeded",
+        "failed",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "retries",
+        "rate_limited",
+    ):
         assert key in data
 
 
-def test_rerun_sends_nothing_and_changed_inputs_send_only_new(tmp_path: Path, sim: SimServer) -> None:
+def test_rerun_sends_nothing_and_changed_inputs_send_only_new(
+    tmp_path: Path, sim: SimServer
+) -> None:
     run = make_run(tmp_path, sim.openai_base_url, n=10)
     harvest(run.cfg())
     harvest(run.cfg())
@@ -81,7 +94,10 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path) -> None:
         env = {**os.environ, "DISTILL_TEST_KEY": "sk-test-123456"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "synth.cli", "harvest", str(run.config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO,
         )
         deadline = time.time() + 60
         while len(billed(sim)) < 60 and time.time() < deadline:
@@ -109,9 +125,15 @@ def test_budget_is_never_exceeded_with_32_in_flight(tmp_path: Path) -> None:
     # each answer costs ~ (prompt ~30 + output ~10 tokens); max_tokens 64 makes worst cases big
     with SimServer(latency_ms=(5, 15), price_input_per_mtok=100, price_output_per_mtok=400) as sim:
         run = make_run(
-            tmp_path, sim.openai_base_url, n=300, budget_usd=0.5,
-            teacher={"concurrency": 32, "price": {"input_per_mtok": 100, "output_per_mtok": 400},
-                     "params": {"max_tokens": 64}},
+            tmp_path,
+            sim.openai_base_url,
+            n=300,
+            budget_usd=0.5,
+            teacher={
+                "concurrency": 32,
+                "price": {"input_per_mtok": 100, "output_per_mtok": 400},
+                "params": {"max_tokens": 64},
+            },
         )
         r = distill("harvest", str(run.config))
         bill = Decimal(sim.ledger(entries=False)["totals"]["cost_usd"])
@@ -139,10 +161,26 @@ def test_401_stops_the_run_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "mutate, expected",
     [
-        (lambda d: (d / "in.jsonl").write_text('{"text": "ok"}\n{"text": broken}\n'), "in.jsonl:2: invalid JSON"),
-        (lambda d: (d / "in.jsonl").write_text('{"text": "ok"}\n{"id": 3}\n'), "in.jsonl:2: record has no field 'text'"),
-        (lambda d: (d / "c.yaml").write_text((d / "c.yaml").read_text().replace("concurrency:", "concurency:")), "teacher.concurency: unknown key"),
-        (lambda d: (d / "c.yaml").write_text((d / "c.yaml").read_text().replace("template: t", "template: nope")), "no template named 'nope'"),
+        (
+            lambda d: (d / "in.jsonl").write_text('{"text": "ok"}\n{"text": broken}\n'),
+            "in.jsonl:2: invalid JSON",
+        ),
+        (
+            lambda d: (d / "in.jsonl").write_text('{"text": "ok"}\n{"id": 3}\n'),
+            "in.jsonl:2: record has no field 'text'",
+        ),
+        (
+            lambda d: (d / "c.yaml").write_text(
+                (d / "c.yaml").read_text().replace("concurrency:", "concurency:")
+            ),
+            "teacher.concurency: unknown key",
+        ),
+        (
+            lambda d: (d / "c.yaml").write_text(
+                (d / "c.yaml").read_text().replace("template: t", "template: nope")
+            ),
+            "no template named 'nope'",
+        ),
         (lambda d: (d / "in.jsonl").unlink(), "inputs file not found"),
     ],
 )
@@ -157,7 +195,9 @@ def test_bad_input_sends_nothing(tmp_path: Path, sim: SimServer, mutate, expecte
 
 
 def test_unknown_price_is_an_error_before_sending(tmp_path: Path, sim: SimServer) -> None:
-    run = make_run(tmp_path, sim.openai_base_url, n=3, teacher={"price": None, "model": "my-local-model"})
+    run = make_run(
+        tmp_path, sim.openai_base_url, n=3, teacher={"price": None, "model": "my-local-model"}
+    )
     r = distill("harvest", str(run.config))
     assert r.returncode == 2 and "no price known" in r.stderr
     assert sim.ledger(entries=False)["counters"]["received"] == 0
@@ -173,7 +213,9 @@ def test_dry_run_sends_nothing(tmp_path: Path, sim: SimServer) -> None:
 
 def test_key_is_written_nowhere(tmp_path: Path) -> None:
     key = "sk-secret-DO-NOT-LEAK-4242"
-    with SimServer(require_key=key, fault_500=0.2, fault_429=0.1, fault_retry_after_s=0.01, **PRICES) as sim:
+    with SimServer(
+        require_key=key, fault_500=0.2, fault_429=0.1, fault_retry_after_s=0.01, **PRICES
+    ) as sim:
         run = make_run(tmp_path, sim.openai_base_url, n=30)
         r = distill("harvest", str(run.config), env={"DISTILL_TEST_KEY": key})
         assert r.returncode == 0, r.stderr
@@ -187,7 +229,11 @@ def test_key_is_written_nowhere(tmp_path: Path) -> None:
 
 def test_anthropic_through_its_sdk(tmp_path: Path, sim: SimServer) -> None:
     run = make_run(
-        tmp_path, sim.anthropic_base_url, n=10, provider="anthropic", teacher={"params": {"max_tokens": 200}}
+        tmp_path,
+        sim.anthropic_base_url,
+        n=10,
+        provider="anthropic",
+        teacher={"params": {"max_tokens": 200}},
     )
     result = harvest(run.cfg())
     assert result.stats.done == 10

@@ -51,7 +51,10 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
             {
                 "messages": [
                     {"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": f"Ticket: {' '.join(words)}\nAnswer with one category."},
+                    {
+                        "role": "user",
+                        "content": f"Ticket: {' '.join(words)}\nAnswer with one category.",
+                    },
                     {"role": "assistant", "content": label},
                 ],
                 "text": " ".join(words),
@@ -64,7 +67,9 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def make_run(root: Path, student: dict[str, Any] | None, *, n: int = 320, name: str = "t") -> RunConfig:
+def make_run(
+    root: Path, student: dict[str, Any] | None, *, n: int = 320, name: str = "t"
+) -> RunConfig:
     cfg = RunConfig.model_validate(
         {
             "name": name,
@@ -111,10 +116,14 @@ class Snapshot(TrainerCallback):
     def _copy(model: Any) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_begin(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self.begin = self._copy(model)
 
-    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+    def on_train_end(
+        self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any
+    ) -> None:
         self.end = self._copy(model)
 
 
@@ -146,6 +155,7 @@ def test_full_finetune_learns_the_task(full_run: Any) -> None:
     assert s["tokens_seen"] > 0 and s["tokens_per_s"] > 0 and s["wall_time_s"] > 0
     assert s["precision"] == "fp32" and s["device"] == "cpu" and s["hardware"].startswith("CPU")
     assert s["best_checkpoint"] and s["best_eval_loss"] <= s["final_eval_loss"] + 1e-6
+    assert "full fine-tune of tiny" in result.describe()
     on_disk = json.loads((result.student_dir / "training_summary.json").read_text())
     assert on_disk["steps"] == 100
     # progress reports through the callback, not stdout
@@ -188,7 +198,10 @@ def test_merged_model_loads_with_plain_transformers_and_matches_the_adapter(lora
     tok = AutoTokenizer.from_pretrained(merged_dir)
     adapter, _ = load_student(str(result.student_dir), device="cpu")
     ids = tok.apply_chat_template(
-        [_rows(1, 5)[0]["messages"][:-1]], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        [_rows(1, 5)[0]["messages"][:-1]],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
     )
     with torch.no_grad():
         a = merged(**ids).logits
@@ -220,7 +233,9 @@ def test_template_without_generation_markers_masks_the_prompt_all_the_same(tmp_p
         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
     )
     tok.save_pretrained(base)
-    cfg.student = StudentConfig.model_validate({**student(full_finetune=True), "base_model": str(base), "tiny": None})
+    cfg.student = StudentConfig.model_validate(
+        {**student(full_finetune=True), "base_model": str(base), "tiny": None}
+    )
     p = prepare(cfg)
     assert p.loss_mode == "completion_only"
     batch = next(iter(p.trainer.get_train_dataloader()))
@@ -253,7 +268,9 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path: Path) -
     state10 = json.loads((ckpts / "checkpoint-10" / "trainer_state.json").read_text())
 
     begins: list[int] = []
-    result = train(cfg, progress=lambda e: begins.append(e["step"]) if e["event"] == "begin" else None)
+    result = train(
+        cfg, progress=lambda e: begins.append(e["step"]) if e["event"] == "begin" else None
+    )
     assert begins == [10]  # the trainer started from the checkpoint's global_step
     assert result.summary["resumed_from_step"] == 10
     assert result.summary["steps"] == 20
@@ -264,9 +281,14 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path: Path) -
 def test_resume_refuses_checkpoints_of_another_shape(tmp_path: Path) -> None:
     cfg = make_run(tmp_path, student(full_finetune=True, max_steps=5, eval_steps=5), n=80)
     train(cfg)
-    cfg.student = StudentConfig.model_validate(student(full_finetune=True, max_steps=5, max_length=64))
+    cfg.student = StudentConfig.model_validate(
+        student(full_finetune=True, max_steps=5, max_length=64)
+    )
     with pytest.raises(ConfigError, match=r"student\.max_length changed"):
         train(cfg)
+    # --no-resume starts over with the new shape
+    result = train(cfg, resume=False)
+    assert result.summary["resumed_from_step"] is None and result.summary["steps"] == 5
 
 
 # -- config errors: one clear line each ----------------------------------------------------------
@@ -293,7 +315,9 @@ def test_folder_without_a_model_is_one_line(tmp_path: Path) -> None:
     assert "config.json" in _one_line(err)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without a GPU"
+)
 def test_load_in_4bit_without_a_gpu_is_one_line(tmp_path: Path) -> None:
     cfg = make_run(tmp_path, student(load_in_4bit=True), n=16)
     with pytest.raises(ConfigError) as err:
@@ -333,7 +357,9 @@ def test_missing_dataset_says_run_build_first(tmp_path: Path) -> None:
         ({"base_model": "x", "load_in_4bit": True, "full_finetune": True}, "load_in_4bit"),
     ],
 )
-def test_bad_student_sections_are_rejected_by_the_config(section: dict[str, Any], needle: str) -> None:
+def test_bad_student_sections_are_rejected_by_the_config(
+    section: dict[str, Any], needle: str
+) -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError) as err:

@@ -46,7 +46,9 @@ def ratio(num: float | None, den: float | None) -> float | None:
     return num / den
 
 
-def distillation_gap(student: float | None, teacher: float | None, basis: str, metric: str) -> dict[str, Any]:
+def distillation_gap(
+    student: float | None, teacher: float | None, basis: str, metric: str
+) -> dict[str, Any]:
     """Student quality as a fraction of the teacher's. `basis` says what both were measured
     against: "gold" (both scored on the reference answers) or "teacher" (the teacher is the
     reference, so its own quality is 1 and the fraction is the student's agreement)."""

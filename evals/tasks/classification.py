@@ -50,7 +50,9 @@ def macro_f1(reference: list[str], predicted: list[str | None]) -> float | None:
     return sum(f1s) / len(f1s)
 
 
-def confusion(reference: list[str], predicted: list[str | None], labels: list[str]) -> dict[str, Any]:
+def confusion(
+    reference: list[str], predicted: list[str | None], labels: list[str]
+) -> dict[str, Any]:
     """Rows: the reference label; columns: the student's label, then invalid answers."""
     rows = list(labels) + sorted(set(reference) - set(labels))
     cols = list(labels) + [INVALID]
@@ -133,7 +135,9 @@ class Classification(Task):
             "student answers not a label": metrics["student_invalid"],
         }
 
-        gold_rows = [(g, s, t) for g, s, t in zip(golds, students, teachers, strict=True) if g is not None]
+        gold_rows = [
+            (g, s, t) for g, s, t in zip(golds, students, teachers, strict=True) if g is not None
+        ]
         if gold_rows:
             g_ref = [g for g, _, _ in gold_rows]
             s_pred = [s for _, s, _ in gold_rows]
@@ -150,9 +154,14 @@ class Classification(Task):
             summary["teacher accuracy vs gold"] = metrics["gold"]["teacher_accuracy"]
             summary["student macro-F1 vs gold"] = metrics["gold"]["student_macro_f1"]
             gap = distillation_gap(
-                metrics["gold"]["student_accuracy"], metrics["gold"]["teacher_accuracy"], "gold", "accuracy"
+                metrics["gold"]["student_accuracy"],
+                metrics["gold"]["teacher_accuracy"],
+                "gold",
+                "accuracy",
             )
         else:
-            gap = distillation_gap(agreement, 1.0 if agreement is not None else None, "teacher", "agreement")
+            gap = distillation_gap(
+                agreement, 1.0 if agreement is not None else None, "teacher", "agreement"
+            )
         metrics["summary"] = summary
         return {"metrics": metrics, "gap": gap}

@@ -57,7 +57,9 @@ class FreeText(Task):
             return mean([s.detail[key][metric] for s in scores if key in s.detail])
 
         corpus = (
-            self.chrf.corpus_score([e.student for e in examples], [[e.teacher for e in examples]]).score
+            self.chrf.corpus_score(
+                [e.student for e in examples], [[e.teacher for e in examples]]
+            ).score
             if examples
             else None
         )
@@ -85,11 +87,16 @@ class FreeText(Task):
             }
             summary["student chrF vs gold"] = metrics["gold"]["student_chrf"]
             summary["teacher chrF vs gold"] = metrics["gold"]["teacher_chrf"]
-            gap = distillation_gap(metrics["gold"]["student_chrf"], metrics["gold"]["teacher_chrf"], "gold", "chrF")
+            gap = distillation_gap(
+                metrics["gold"]["student_chrf"], metrics["gold"]["teacher_chrf"], "gold", "chrF"
+            )
         else:
             c = metrics["mean_chrf_vs_teacher"]
             gap = distillation_gap(
-                None if c is None else c / 100.0, 1.0 if c is not None else None, "teacher", "chrF / 100"
+                None if c is None else c / 100.0,
+                1.0 if c is not None else None,
+                "teacher",
+                "chrF / 100",
             )
         metrics["summary"] = summary
         return {"metrics": metrics, "gap": gap}

@@ -51,7 +51,9 @@ def _as_object(value: Any) -> dict[str, Any] | None:
 
 def field_matches(reference: dict[str, Any], predicted: dict[str, Any] | None) -> dict[str, bool]:
     """For each field of the reference object: does the prediction hold the same value?"""
-    return {k: predicted is not None and predicted.get(k, _MISSING) == v for k, v in reference.items()}
+    return {
+        k: predicted is not None and predicted.get(k, _MISSING) == v for k, v in reference.items()
+    }
 
 
 class Structured(Task):
@@ -95,7 +97,9 @@ class Structured(Task):
 
     def summarize(self, examples: list[Example], scores: list[Score]) -> dict[str, Any]:
         def micro(key: str) -> float | None:
-            return mean([float(v) for s in scores if s.detail.get(key) for v in s.detail[key].values()])
+            return mean(
+                [float(v) for s in scores if s.detail.get(key) for v in s.detail[key].values()]
+            )
 
         def per_field(key: str) -> dict[str, float]:
             hits: dict[str, list[float]] = {}
@@ -126,14 +130,21 @@ class Structured(Task):
                 "items": len(gold_scores),
                 "student_field_match": micro("fields_vs_gold"),
                 "teacher_field_match": micro("teacher_fields_vs_gold"),
-                "student_exact_match": mean([float(s.detail["student_parsed"] == s.detail["gold"]) for s in gold_scores]),
-                "teacher_exact_match": mean([float(s.detail["teacher_parsed"] == s.detail["gold"]) for s in gold_scores]),
+                "student_exact_match": mean(
+                    [float(s.detail["student_parsed"] == s.detail["gold"]) for s in gold_scores]
+                ),
+                "teacher_exact_match": mean(
+                    [float(s.detail["teacher_parsed"] == s.detail["gold"]) for s in gold_scores]
+                ),
                 "per_field": per_field("fields_vs_gold"),
             }
             summary["student field match vs gold"] = metrics["gold"]["student_field_match"]
             summary["teacher field match vs gold"] = metrics["gold"]["teacher_field_match"]
             gap = distillation_gap(
-                metrics["gold"]["student_field_match"], metrics["gold"]["teacher_field_match"], "gold", "field match"
+                metrics["gold"]["student_field_match"],
+                metrics["gold"]["teacher_field_match"],
+                "gold",
+                "field match",
             )
         else:
             fm = metrics["field_match_vs_teacher"]

@@ -53,55 +53,166 @@ TONE_WEIGHTS = {"neutral": 30, "polite": 25, "terse": 20, "angry": 13, "rambling
 
 # Products by kind, so that a ticket about wifi names something with wifi.
 SMART = [
-    "Aero 2 air purifier", "SmartTherm thermostat", "Halo doorbell camera", "Orbit robot vacuum",
-    "Aria smart speaker", "Lullaby baby monitor", "FitBand 3", "Pulse earbuds",
-    "Glow sunrise alarm clock", "Lumo smart lamp",
+    "Aero 2 air purifier",
+    "SmartTherm thermostat",
+    "Halo doorbell camera",
+    "Orbit robot vacuum",
+    "Aria smart speaker",
+    "Lullaby baby monitor",
+    "FitBand 3",
+    "Pulse earbuds",
+    "Glow sunrise alarm clock",
+    "Lumo smart lamp",
 ]
 BATTERY = [
-    "Pulse earbuds", "PowerCore power bank", "FitBand 3", "Orbit robot vacuum", "Sonic toothbrush",
-    "Lullaby baby monitor", "Halo doorbell camera",
+    "Pulse earbuds",
+    "PowerCore power bank",
+    "FitBand 3",
+    "Orbit robot vacuum",
+    "Sonic toothbrush",
+    "Lullaby baby monitor",
+    "Halo doorbell camera",
 ]
 APPLIANCE = [
-    "Vortex blender", "BrewMaster grinder", "Crema espresso machine", "Breeze tower fan",
-    "Orbit robot vacuum", "Aero 2 air purifier", "Nimbus standing desk",
+    "Vortex blender",
+    "BrewMaster grinder",
+    "Crema espresso machine",
+    "Breeze tower fan",
+    "Orbit robot vacuum",
+    "Aero 2 air purifier",
+    "Nimbus standing desk",
 ]
-KITCHEN = ["Vortex blender", "cast iron skillet", "Tempo kitchen scale", "BrewMaster grinder",
-           "Crema espresso machine"]
+KITCHEN = [
+    "Vortex blender",
+    "cast iron skillet",
+    "Tempo kitchen scale",
+    "BrewMaster grinder",
+    "Crema espresso machine",
+]
 FILTERED = ["Aero 2 air purifier", "Crema espresso machine", "Orbit robot vacuum"]
 GARMENT = ["Summit rain jacket", "Ridge hiking boots", "fleece hoodie", "merino base layer"]
 OTHER_PRODUCTS = [
-    "Glide office chair", "bamboo sheet set", "Zen yoga mat", "Drift kayak paddle",
-    "Trailrunner backpack", "mechanical keyboard", "4K webcam",
+    "Glide office chair",
+    "bamboo sheet set",
+    "Zen yoga mat",
+    "Drift kayak paddle",
+    "Trailrunner backpack",
+    "mechanical keyboard",
+    "4K webcam",
 ]
 PRODUCT_KINDS = {
-    "device": SMART, "battery": BATTERY, "appliance": APPLIANCE, "kitchen": KITCHEN,
-    "filtered": FILTERED, "garment": GARMENT,
+    "device": SMART,
+    "battery": BATTERY,
+    "appliance": APPLIANCE,
+    "kitchen": KITCHEN,
+    "filtered": FILTERED,
+    "garment": GARMENT,
 }
 PRODUCTS = sorted(set(SMART + BATTERY + APPLIANCE + KITCHEN + GARMENT + OTHER_PRODUCTS))
 FIRST_NAMES = [
-    "Maria", "James", "Priya", "Tom", "Aisha", "Daniel", "Chen", "Sophie", "Luis", "Hannah",
-    "Omar", "Grace", "Mateo", "Emily", "Kwame", "Olivia", "Ravi", "Zoe", "Lukas", "Fatima",
-    "Ben", "Yuki", "Carlos", "Ines", "Patrick", "Leah", "Noah", "Amara", "Sam", "Julia",
-    "Dmitri", "Rosa", "Ethan", "Mei", "Jack", "Nadia", "Oscar", "Chloe", "Arjun", "Ellie",
+    "Maria",
+    "James",
+    "Priya",
+    "Tom",
+    "Aisha",
+    "Daniel",
+    "Chen",
+    "Sophie",
+    "Luis",
+    "Hannah",
+    "Omar",
+    "Grace",
+    "Mateo",
+    "Emily",
+    "Kwame",
+    "Olivia",
+    "Ravi",
+    "Zoe",
+    "Lukas",
+    "Fatima",
+    "Ben",
+    "Yuki",
+    "Carlos",
+    "Ines",
+    "Patrick",
+    "Leah",
+    "Noah",
+    "Amara",
+    "Sam",
+    "Julia",
+    "Dmitri",
+    "Rosa",
+    "Ethan",
+    "Mei",
+    "Jack",
+    "Nadia",
+    "Oscar",
+    "Chloe",
+    "Arjun",
+    "Ellie",
 ]
 LAST_NAMES = [
-    "Garcia", "Smith", "Patel", "Nguyen", "Okafor", "Müller", "Rossi", "Kim", "Johnson",
-    "Dubois", "Silva", "Brown", "Kowalski", "O'Brien", "Haddad", "Tanaka", "Wilson", "Lopez",
-    "Novak", "Clarke", "Andersen", "Moreau", "Singh", "Baker", "Fischer", "Costa", "Reid",
+    "Garcia",
+    "Smith",
+    "Patel",
+    "Nguyen",
+    "Okafor",
+    "Müller",
+    "Rossi",
+    "Kim",
+    "Johnson",
+    "Dubois",
+    "Silva",
+    "Brown",
+    "Kowalski",
+    "O'Brien",
+    "Haddad",
+    "Tanaka",
+    "Wilson",
+    "Lopez",
+    "Novak",
+    "Clarke",
+    "Andersen",
+    "Moreau",
+    "Singh",
+    "Baker",
+    "Fischer",
+    "Costa",
+    "Reid",
 ]
 COMPANIES = [
-    "Brightwell Dental", "Harbor & Pine Studio", "Keystone Logistics", "Maple Row Cafe",
-    "Northgate Consulting", "Bluefin Yoga", "Oakridge Property Mgmt", "Tidewater Architects",
+    "Brightwell Dental",
+    "Harbor & Pine Studio",
+    "Keystone Logistics",
+    "Maple Row Cafe",
+    "Northgate Consulting",
+    "Bluefin Yoga",
+    "Oakridge Property Mgmt",
+    "Tidewater Architects",
 ]
 JOB_TITLES = ["Office Manager", "Operations Lead", "Purchasing", "Finance Dept.", "Owner"]
 CARRIERS = ["UPS", "FedEx", "DHL", "USPS", "Royal Mail", "DPD", "Canada Post", "the courier"]
 PLANS = [
-    "Plus membership", "Larkspur Plus", "Pro plan", "annual subscription", "Family plan",
-    "coffee subscription", "filter subscription", "Premium plan",
+    "Plus membership",
+    "Larkspur Plus",
+    "Pro plan",
+    "annual subscription",
+    "Family plan",
+    "coffee subscription",
+    "filter subscription",
+    "Premium plan",
 ]
 ERRORS = [
-    "E-1043", "ERR_SYNC_TIMEOUT", "0x80070005", "code 502", "AUTH_TOKEN_EXPIRED", "E17",
-    "DEVICE_NOT_FOUND", "error 403", "NET::ERR_CERT_DATE_INVALID", "E-2210",
+    "E-1043",
+    "ERR_SYNC_TIMEOUT",
+    "0x80070005",
+    "code 502",
+    "AUTH_TOKEN_EXPIRED",
+    "E17",
+    "DEVICE_NOT_FOUND",
+    "error 403",
+    "NET::ERR_CERT_DATE_INVALID",
+    "E-2210",
 ]
 COLORS = ["black", "white", "sage green", "navy", "charcoal", "sand", "red", "slate blue"]
 SIZES = [("S", "M"), ("M", "L"), ("L", "XL"), ("9", "10"), ("38", "39"), ("M", "S")]
@@ -109,16 +220,33 @@ CITIES = ["Leeds", "Austin", "Toronto", "Manchester", "Denver", "Dublin", "Melbo
 COUNTRIES = ["Russia", "Brazil", "Vietnam", "Nigeria", "Romania", "Indonesia", "Ukraine", "China"]
 BROWSERS = ["Safari", "Chrome", "Firefox", "Edge", "Safari on my iPad", "Chrome on Android"]
 PLATFORMS = [
-    "Alexa", "Google Home", "Apple HomeKit", "Android 14", "a Mac", "Windows 11", "an iPhone 12",
-    "SmartThings", "a Chromebook",
+    "Alexa",
+    "Google Home",
+    "Apple HomeKit",
+    "Android 14",
+    "a Mac",
+    "Windows 11",
+    "an iPhone 12",
+    "SmartThings",
+    "a Chromebook",
 ]
 PARTS = ["lid", "handle", "base", "hinge", "strap", "charging port", "zip", "power button"]
 PROMOS = ["SPRING20", "WELCOME10", "FREESHIP", "BF2024", "LOYAL15", "SUMMERSAVE"]
 RELATIVES = ["mum", "dad", "wife", "husband", "sister", "brother", "son", "daughter", "partner"]
 SALES = ["Black Friday sale", "'up to 60% off' banner", "spring clearance", "bundle deal"]
 MONTHS = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -151,25 +279,39 @@ def _money(rng: random.Random, lang: str, symbol: str, lo: float = 8, hi: float 
 def _day(rng: random.Random) -> str:
     d = rng.randint(1, 28)
     suffix = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
-    return rng.choice([
-        f"{rng.choice(MONTHS)} {d}", f"the {d}{suffix}", rng.choice(WEEKDAYS),
-        f"{rng.randint(1, 12)}/{d}", f"{d} {rng.choice(MONTHS)}",
-    ])
+    return rng.choice(
+        [
+            f"{rng.choice(MONTHS)} {d}",
+            f"the {d}{suffix}",
+            rng.choice(WEEKDAYS),
+            f"{rng.randint(1, 12)}/{d}",
+            f"{d} {rng.choice(MONTHS)}",
+        ]
+    )
 
 
 def _when(rng: random.Random) -> str:
-    return rng.choice([
-        f"last {rng.choice(WEEKDAYS)}", f"{rng.randint(2, 5)} weeks ago", "a few days ago",
-        f"on the {rng.randint(2, 28)}th", "yesterday", "earlier this month", "last week",
-        f"back in {rng.choice(MONTHS)}",
-    ])
+    return rng.choice(
+        [
+            f"last {rng.choice(WEEKDAYS)}",
+            f"{rng.randint(2, 5)} weeks ago",
+            "a few days ago",
+            f"on the {rng.randint(2, 28)}th",
+            "yesterday",
+            "earlier this month",
+            "last week",
+            f"back in {rng.choice(MONTHS)}",
+        ]
+    )
 
 
 def _email(rng: random.Random) -> str:
     first = rng.choice(FIRST_NAMES).lower().replace("ü", "u")
     last = rng.choice(LAST_NAMES).lower().replace("'", "").replace("ü", "u")
     user = rng.choice([f"{first}.{last}", f"{first}{rng.randint(1, 99)}", f"{first[0]}{last}"])
-    return f"{user}@{rng.choice(['gmail.com', 'outlook.com', 'yahoo.com', 'icloud.com', 'proton.me'])}"
+    return (
+        f"{user}@{rng.choice(['gmail.com', 'outlook.com', 'yahoo.com', 'icloud.com', 'proton.me'])}"
+    )
 
 
 class Slots(dict):
@@ -835,14 +977,26 @@ EN: dict[str, dict[str, list[str]]] = {
 }
 
 GREETINGS = {
-    "polite": ["Hi there,", "Hello,", "Dear Larkspur support team,", "Good morning,", "Hi team,",
-               "Dear Sir or Madam,", "Hello Larkspur,", "Hi,"],
+    "polite": [
+        "Hi there,",
+        "Hello,",
+        "Dear Larkspur support team,",
+        "Good morning,",
+        "Hi team,",
+        "Dear Sir or Madam,",
+        "Hello Larkspur,",
+        "Hi,",
+    ],
     "neutral": ["Hi,", "Hello,", "Hi support,", "Hey,", "Hey there,", ""],
     "angry": ["", "", "Hello?", "To whom it may concern,", "Right."],
     "rambling": ["Hi there!", "Hello,", "Hi,", "Hey guys,", "Hi all,"],
 }
 OPENERS = {
-    "polite": ["I hope you're well.", "I hope you're having a good day.", "I wonder if you can help me."],
+    "polite": [
+        "I hope you're well.",
+        "I hope you're having a good day.",
+        "I wonder if you can help me.",
+    ],
     "angry": ["I am beyond frustrated.", "I can't believe I have to write this.", "Seriously."],
 }
 BACKGROUND = [
@@ -861,21 +1015,46 @@ BACKGROUND = [
     "I already tried the chat earlier but it disconnected.",
 ]
 ANGRY_EXTRAS = [
-    "This is ridiculous.", "I'm extremely frustrated.", "I've had enough.",
-    "Honestly, what is going on over there?", "Fix it.", "I expect this sorted TODAY.",
-    "Not happy at all.", "Unbelievable.", "I shouldn't have to chase this.",
+    "This is ridiculous.",
+    "I'm extremely frustrated.",
+    "I've had enough.",
+    "Honestly, what is going on over there?",
+    "Fix it.",
+    "I expect this sorted TODAY.",
+    "Not happy at all.",
+    "Unbelievable.",
+    "I shouldn't have to chase this.",
 ]
 POLITE_EXTRAS = [
-    "Thanks in advance for your help!", "I really appreciate it.",
-    "No rush, but I'd be grateful for an update.", "Thank you for looking into it.",
+    "Thanks in advance for your help!",
+    "I really appreciate it.",
+    "No rush, but I'd be grateful for an update.",
+    "Thank you for looking into it.",
 ]
-RAMBLING_ENDS = ["Sorry for the long message!", "Anyway, that's the story.", "I hope that makes sense.",
-                 "Sorry, I know that was a lot."]
-ASIDE_MARKERS = ["Also, {x}.", "P.S. {X}.", "Unrelated, but {x}.", "On a separate note, {x}.",
-                 "Oh and {x}.", "BTW {x}.", "(Side note: {x}.)"]
+RAMBLING_ENDS = [
+    "Sorry for the long message!",
+    "Anyway, that's the story.",
+    "I hope that makes sense.",
+    "Sorry, I know that was a lot.",
+]
+ASIDE_MARKERS = [
+    "Also, {x}.",
+    "P.S. {X}.",
+    "Unrelated, but {x}.",
+    "On a separate note, {x}.",
+    "Oh and {x}.",
+    "BTW {x}.",
+    "(Side note: {x}.)",
+]
 CLOSINGS = {
-    "polite": ["Many thanks,", "Kind regards,", "Thank you so much,", "Best wishes,", "Thanks again,",
-               "With thanks,"],
+    "polite": [
+        "Many thanks,",
+        "Kind regards,",
+        "Thank you so much,",
+        "Best wishes,",
+        "Thanks again,",
+        "With thanks,",
+    ],
     "neutral": ["Thanks,", "Thanks", "Regards,", "Cheers,", "Best,", "Thx", ""],
     "angry": ["Waiting for an answer.", "Sort it out.", "", "Regards", "Expecting a reply today."],
     "rambling": ["Thanks so much!!", "Cheers,", "Thanks and have a great day,", "All the best,"],
@@ -888,163 +1067,271 @@ CLOSINGS = {
 OTHER: dict[str, dict[str, list[str]]] = {
     "es": {
         "_greet": ["Hola,", "Buenos días,", "Estimado equipo de soporte:", "Buenas tardes,", ""],
-        "_close": ["Gracias.", "Un saludo,", "Saludos cordiales,", "Muchas gracias de antemano.", ""],
-        "billing": ["Me han cobrado dos veces el pedido {order}.",
-                    "Hay un cargo de {amount} en mi tarjeta que no reconozco.",
-                    "Necesito una factura con el NIF de mi empresa para el pedido {order}."],
-        "shipping": ["¿Dónde está mi pedido {order}? Tenía que llegar hace {days} días.",
-                     "El seguimiento del paquete no se actualiza desde hace una semana.",
-                     "El paquete aparece como entregado pero no lo he recibido."],
-        "refund": ["Devolví el {product} hace {days} días y todavía no me han hecho el reembolso.",
-                   "Quiero devolver el {product} y que me devuelvan el dinero.",
-                   "¿Cuándo recibiré el reembolso del pedido {order}?"],
-        "account": ["No puedo iniciar sesión, el correo para restablecer la contraseña nunca llega.",
-                    "¿Cómo cambio el correo electrónico de mi cuenta?",
-                    "Mi cuenta está bloqueada después de varios intentos de acceso."],
-        "technical": ["La aplicación se cierra cada vez que la abro.",
-                      "El {device} no se conecta al wifi.",
-                      "Me sale el error {error} al sincronizar la app."],
-        "cancellation": ["Quiero cancelar mi suscripción {plan}.",
-                         "Por favor, den de baja mi membresía a partir del mes que viene.",
-                         "Quiero anular el pedido {order}, lo hice por error."],
-        "product_question": ["¿El {device} es compatible con {platform}?",
-                             "¿Cuánto dura la batería del {battery}?",
-                             "¿Cuándo volverá a estar disponible el {product}?"],
-        "complaint": ["Quiero presentar una queja formal por el trato recibido.",
-                      "El agente que me atendió por teléfono fue muy grosero.",
-                      "Llevo semanas escribiendo y nadie me responde. Es una vergüenza."],
-        "feedback": ["Solo quería decir que el {product} es estupendo.",
-                     "Sería genial que la app tuviera modo oscuro.",
-                     "Sugerencia: dejar elegir la franja horaria de entrega."],
-        "security": ["Recibí un correo sospechoso en su nombre que pide los datos de mi tarjeta.",
-                     "Alguien ha entrado en mi cuenta desde otro país.",
-                     "Hay pedidos en mi cuenta que yo no he hecho."],
-        "order_change": ["¿Puedo cambiar la dirección de envío del pedido {order}?",
-                         "Me equivoqué de talla, ¿pueden cambiarla a la L antes del envío?",
-                         "Quiero añadir otro {product} a mi pedido {order}."],
-        "warranty": ["Mi {product} dejó de funcionar a los {months} meses, ¿está en garantía?",
-                     "Quiero hacer una reclamación de garantía: el {product} ya no enciende.",
-                     "¿La garantía cubre la batería del {battery}?"],
+        "_close": [
+            "Gracias.",
+            "Un saludo,",
+            "Saludos cordiales,",
+            "Muchas gracias de antemano.",
+            "",
+        ],
+        "billing": [
+            "Me han cobrado dos veces el pedido {order}.",
+            "Hay un cargo de {amount} en mi tarjeta que no reconozco.",
+            "Necesito una factura con el NIF de mi empresa para el pedido {order}.",
+        ],
+        "shipping": [
+            "¿Dónde está mi pedido {order}? Tenía que llegar hace {days} días.",
+            "El seguimiento del paquete no se actualiza desde hace una semana.",
+            "El paquete aparece como entregado pero no lo he recibido.",
+        ],
+        "refund": [
+            "Devolví el {product} hace {days} días y todavía no me han hecho el reembolso.",
+            "Quiero devolver el {product} y que me devuelvan el dinero.",
+            "¿Cuándo recibiré el reembolso del pedido {order}?",
+        ],
+        "account": [
+            "No puedo iniciar sesión, el correo para restablecer la contraseña nunca llega.",
+            "¿Cómo cambio el correo electrónico de mi cuenta?",
+            "Mi cuenta está bloqueada después de varios intentos de acceso.",
+        ],
+        "technical": [
+            "La aplicación se cierra cada vez que la abro.",
+            "El {device} no se conecta al wifi.",
+            "Me sale el error {error} al sincronizar la app.",
+        ],
+        "cancellation": [
+            "Quiero cancelar mi suscripción {plan}.",
+            "Por favor, den de baja mi membresía a partir del mes que viene.",
+            "Quiero anular el pedido {order}, lo hice por error.",
+        ],
+        "product_question": [
+            "¿El {device} es compatible con {platform}?",
+            "¿Cuánto dura la batería del {battery}?",
+            "¿Cuándo volverá a estar disponible el {product}?",
+        ],
+        "complaint": [
+            "Quiero presentar una queja formal por el trato recibido.",
+            "El agente que me atendió por teléfono fue muy grosero.",
+            "Llevo semanas escribiendo y nadie me responde. Es una vergüenza.",
+        ],
+        "feedback": [
+            "Solo quería decir que el {product} es estupendo.",
+            "Sería genial que la app tuviera modo oscuro.",
+            "Sugerencia: dejar elegir la franja horaria de entrega.",
+        ],
+        "security": [
+            "Recibí un correo sospechoso en su nombre que pide los datos de mi tarjeta.",
+            "Alguien ha entrado en mi cuenta desde otro país.",
+            "Hay pedidos en mi cuenta que yo no he hecho.",
+        ],
+        "order_change": [
+            "¿Puedo cambiar la dirección de envío del pedido {order}?",
+            "Me equivoqué de talla, ¿pueden cambiarla a la L antes del envío?",
+            "Quiero añadir otro {product} a mi pedido {order}.",
+        ],
+        "warranty": [
+            "Mi {product} dejó de funcionar a los {months} meses, ¿está en garantía?",
+            "Quiero hacer una reclamación de garantía: el {product} ya no enciende.",
+            "¿La garantía cubre la batería del {battery}?",
+        ],
     },
     "fr": {
         "_greet": ["Bonjour,", "Madame, Monsieur,", "Bonsoir,", ""],
         "_close": ["Merci.", "Cordialement,", "Bien à vous,", "Merci d'avance.", ""],
-        "billing": ["J'ai été débité deux fois pour la commande {order}.",
-                    "Il y a un prélèvement de {amount} que je ne reconnais pas sur mon relevé.",
-                    "Pouvez-vous m'envoyer une facture au nom de ma société pour la commande {order} ?"],
-        "shipping": ["Où est ma commande {order} ? Elle devait arriver il y a {days} jours.",
-                     "Le suivi du colis n'a pas bougé depuis une semaine.",
-                     "Le colis est indiqué comme livré mais je ne l'ai jamais reçu."],
-        "refund": ["J'ai renvoyé le {product} il y a {days} jours et je n'ai toujours pas été remboursé.",
-                   "Je souhaite retourner le {product} et être remboursé.",
-                   "Quand vais-je recevoir le remboursement de la commande {order} ?"],
-        "account": ["Je n'arrive pas à me connecter, je ne reçois pas l'e-mail de réinitialisation du mot de passe.",
-                    "Comment modifier l'adresse e-mail de mon compte ?",
-                    "Mon compte est bloqué après plusieurs tentatives de connexion."],
-        "technical": ["L'application plante dès que je l'ouvre.",
-                      "Le {device} ne se connecte pas au wifi.",
-                      "J'ai l'erreur {error} lors de la synchronisation."],
-        "cancellation": ["Je souhaite résilier mon abonnement {plan}.",
-                         "Merci d'annuler mon adhésion à la fin du mois.",
-                         "Je voudrais annuler la commande {order}, je me suis trompé."],
-        "product_question": ["Le {device} est-il compatible avec {platform} ?",
-                             "Quelle est l'autonomie de la batterie du {battery} ?",
-                             "Quand le {product} sera-t-il de nouveau en stock ?"],
-        "complaint": ["Je souhaite déposer une plainte officielle concernant votre service client.",
-                      "Le conseiller au téléphone a été très impoli avec moi.",
-                      "Cela fait trois semaines que personne ne répond à mes messages. C'est inadmissible."],
-        "feedback": ["Je voulais simplement vous dire que le {product} est excellent.",
-                     "Ce serait bien d'avoir un mode sombre dans l'application.",
-                     "Suggestion : proposer des emballages sans plastique."],
-        "security": ["J'ai reçu un e-mail suspect à votre nom qui me demande mes coordonnées bancaires.",
-                     "Quelqu'un s'est connecté à mon compte depuis l'étranger.",
-                     "Des commandes que je n'ai pas passées apparaissent sur mon compte."],
-        "order_change": ["Est-il possible de modifier l'adresse de livraison de la commande {order} ?",
-                         "Je me suis trompé de taille, pouvez-vous la changer avant l'expédition ?",
-                         "Je voudrais ajouter un deuxième {product} à ma commande {order}."],
-        "warranty": ["Mon {product} ne fonctionne plus après {months} mois, est-il encore sous garantie ?",
-                     "Je voudrais faire jouer la garantie : le {product} ne s'allume plus.",
-                     "La garantie couvre-t-elle la batterie du {battery} ?"],
+        "billing": [
+            "J'ai été débité deux fois pour la commande {order}.",
+            "Il y a un prélèvement de {amount} que je ne reconnais pas sur mon relevé.",
+            "Pouvez-vous m'envoyer une facture au nom de ma société pour la commande {order} ?",
+        ],
+        "shipping": [
+            "Où est ma commande {order} ? Elle devait arriver il y a {days} jours.",
+            "Le suivi du colis n'a pas bougé depuis une semaine.",
+            "Le colis est indiqué comme livré mais je ne l'ai jamais reçu.",
+        ],
+        "refund": [
+            "J'ai renvoyé le {product} il y a {days} jours et je n'ai toujours pas été remboursé.",
+            "Je souhaite retourner le {product} et être remboursé.",
+            "Quand vais-je recevoir le remboursement de la commande {order} ?",
+        ],
+        "account": [
+            "Je n'arrive pas à me connecter, je ne reçois pas l'e-mail de réinitialisation du mot de passe.",
+            "Comment modifier l'adresse e-mail de mon compte ?",
+            "Mon compte est bloqué après plusieurs tentatives de connexion.",
+        ],
+        "technical": [
+            "L'application plante dès que je l'ouvre.",
+            "Le {device} ne se connecte pas au wifi.",
+            "J'ai l'erreur {error} lors de la synchronisation.",
+        ],
+        "cancellation": [
+            "Je souhaite résilier mon abonnement {plan}.",
+            "Merci d'annuler mon adhésion à la fin du mois.",
+            "Je voudrais annuler la commande {order}, je me suis trompé.",
+        ],
+        "product_question": [
+            "Le {device} est-il compatible avec {platform} ?",
+            "Quelle est l'autonomie de la batterie du {battery} ?",
+            "Quand le {product} sera-t-il de nouveau en stock ?",
+        ],
+        "complaint": [
+            "Je souhaite déposer une plainte officielle concernant votre service client.",
+            "Le conseiller au téléphone a été très impoli avec moi.",
+            "Cela fait trois semaines que personne ne répond à mes messages. C'est inadmissible.",
+        ],
+        "feedback": [
+            "Je voulais simplement vous dire que le {product} est excellent.",
+            "Ce serait bien d'avoir un mode sombre dans l'application.",
+            "Suggestion : proposer des emballages sans plastique.",
+        ],
+        "security": [
+            "J'ai reçu un e-mail suspect à votre nom qui me demande mes coordonnées bancaires.",
+            "Quelqu'un s'est connecté à mon compte depuis l'étranger.",
+            "Des commandes que je n'ai pas passées apparaissent sur mon compte.",
+        ],
+        "order_change": [
+            "Est-il possible de modifier l'adresse de livraison de la commande {order} ?",
+            "Je me suis trompé de taille, pouvez-vous la changer avant l'expédition ?",
+            "Je voudrais ajouter un deuxième {product} à ma commande {order}.",
+        ],
+        "warranty": [
+            "Mon {product} ne fonctionne plus après {months} mois, est-il encore sous garantie ?",
+            "Je voudrais faire jouer la garantie : le {product} ne s'allume plus.",
+            "La garantie couvre-t-elle la batterie du {battery} ?",
+        ],
     },
     "de": {
         "_greet": ["Hallo,", "Guten Tag,", "Sehr geehrte Damen und Herren,", ""],
-        "_close": ["Danke.", "Viele Grüße,", "Mit freundlichen Grüßen,", "Vielen Dank im Voraus.", ""],
-        "billing": ["Mir wurde die Bestellung {order} zweimal abgebucht.",
-                    "Auf meiner Kreditkartenabrechnung steht eine Belastung über {amount}, die ich nicht zuordnen kann.",
-                    "Bitte schicken Sie mir eine Rechnung mit unserer USt-IdNr. für Bestellung {order}."],
-        "shipping": ["Wo ist meine Bestellung {order}? Sie sollte vor {days} Tagen ankommen.",
-                     "Die Sendungsverfolgung hat sich seit einer Woche nicht geändert.",
-                     "Das Paket wird als zugestellt angezeigt, aber ich habe es nie erhalten."],
-        "refund": ["Ich habe den {product} vor {days} Tagen zurückgeschickt und noch keine Erstattung erhalten.",
-                   "Ich möchte den {product} zurückgeben und mein Geld zurück.",
-                   "Wann bekomme ich die Rückerstattung für Bestellung {order}?"],
-        "account": ["Ich kann mich nicht anmelden, die E-Mail zum Zurücksetzen des Passworts kommt nie an.",
-                    "Wie ändere ich die E-Mail-Adresse in meinem Konto?",
-                    "Mein Konto ist nach mehreren Anmeldeversuchen gesperrt."],
-        "technical": ["Die App stürzt jedes Mal ab, wenn ich sie öffne.",
-                      "Der {device} verbindet sich nicht mit dem WLAN.",
-                      "Beim Synchronisieren erscheint der Fehler {error}."],
-        "cancellation": ["Ich möchte mein {plan}-Abo kündigen.",
-                         "Bitte kündigen Sie meine Mitgliedschaft zum Monatsende.",
-                         "Ich möchte die Bestellung {order} stornieren, ich habe mich vertan."],
-        "product_question": ["Ist der {device} mit {platform} kompatibel?",
-                             "Wie lange hält der Akku des {battery}?",
-                             "Wann ist der {product} wieder lieferbar?"],
-        "complaint": ["Ich möchte mich offiziell über Ihren Kundenservice beschweren.",
-                      "Der Mitarbeiter am Telefon war äußerst unfreundlich.",
-                      "Seit drei Wochen antwortet niemand auf meine Nachrichten. Das ist eine Frechheit."],
-        "feedback": ["Ich wollte nur sagen, dass der {product} großartig ist.",
-                     "Es wäre schön, wenn die App einen Dunkelmodus hätte.",
-                     "Vorschlag: Lieferzeitfenster beim Bezahlen auswählbar machen."],
-        "security": ["Ich habe eine verdächtige E-Mail in Ihrem Namen bekommen, die nach meinen Kartendaten fragt.",
-                     "Jemand hat sich aus dem Ausland in mein Konto eingeloggt.",
-                     "In meinem Konto sind Bestellungen, die ich nicht aufgegeben habe."],
-        "order_change": ["Kann ich die Lieferadresse für Bestellung {order} noch ändern?",
-                         "Ich habe die falsche Größe bestellt, können Sie sie vor dem Versand auf L ändern?",
-                         "Ich möchte meiner Bestellung {order} noch einen {product} hinzufügen."],
-        "warranty": ["Mein {product} funktioniert nach {months} Monaten nicht mehr, ist das noch Garantie?",
-                     "Ich möchte einen Garantiefall melden: der {product} lässt sich nicht mehr einschalten.",
-                     "Deckt die Garantie auch den Akku des {battery} ab?"],
+        "_close": [
+            "Danke.",
+            "Viele Grüße,",
+            "Mit freundlichen Grüßen,",
+            "Vielen Dank im Voraus.",
+            "",
+        ],
+        "billing": [
+            "Mir wurde die Bestellung {order} zweimal abgebucht.",
+            "Auf meiner Kreditkartenabrechnung steht eine Belastung über {amount}, die ich nicht zuordnen kann.",
+            "Bitte schicken Sie mir eine Rechnung mit unserer USt-IdNr. für Bestellung {order}.",
+        ],
+        "shipping": [
+            "Wo ist meine Bestellung {order}? Sie sollte vor {days} Tagen ankommen.",
+            "Die Sendungsverfolgung hat sich seit einer Woche nicht geändert.",
+            "Das Paket wird als zugestellt angezeigt, aber ich habe es nie erhalten.",
+        ],
+        "refund": [
+            "Ich habe den {product} vor {days} Tagen zurückgeschickt und noch keine Erstattung erhalten.",
+            "Ich möchte den {product} zurückgeben und mein Geld zurück.",
+            "Wann bekomme ich die Rückerstattung für Bestellung {order}?",
+        ],
+        "account": [
+            "Ich kann mich nicht anmelden, die E-Mail zum Zurücksetzen des Passworts kommt nie an.",
+            "Wie ändere ich die E-Mail-Adresse in meinem Konto?",
+            "Mein Konto ist nach mehreren Anmeldeversuchen gesperrt.",
+        ],
+        "technical": [
+            "Die App stürzt jedes Mal ab, wenn ich sie öffne.",
+            "Der {device} verbindet sich nicht mit dem WLAN.",
+            "Beim Synchronisieren erscheint der Fehler {error}.",
+        ],
+        "cancellation": [
+            "Ich möchte mein {plan}-Abo kündigen.",
+            "Bitte kündigen Sie meine Mitgliedschaft zum Monatsende.",
+            "Ich möchte die Bestellung {order} stornieren, ich habe mich vertan.",
+        ],
+        "product_question": [
+            "Ist der {device} mit {platform} kompatibel?",
+            "Wie lange hält der Akku des {battery}?",
+            "Wann ist der {product} wieder lieferbar?",
+        ],
+        "complaint": [
+            "Ich möchte mich offiziell über Ihren Kundenservice beschweren.",
+            "Der Mitarbeiter am Telefon war äußerst unfreundlich.",
+            "Seit drei Wochen antwortet niemand auf meine Nachrichten. Das ist eine Frechheit.",
+        ],
+        "feedback": [
+            "Ich wollte nur sagen, dass der {product} großartig ist.",
+            "Es wäre schön, wenn die App einen Dunkelmodus hätte.",
+            "Vorschlag: Lieferzeitfenster beim Bezahlen auswählbar machen.",
+        ],
+        "security": [
+            "Ich habe eine verdächtige E-Mail in Ihrem Namen bekommen, die nach meinen Kartendaten fragt.",
+            "Jemand hat sich aus dem Ausland in mein Konto eingeloggt.",
+            "In meinem Konto sind Bestellungen, die ich nicht aufgegeben habe.",
+        ],
+        "order_change": [
+            "Kann ich die Lieferadresse für Bestellung {order} noch ändern?",
+            "Ich habe die falsche Größe bestellt, können Sie sie vor dem Versand auf L ändern?",
+            "Ich möchte meiner Bestellung {order} noch einen {product} hinzufügen.",
+        ],
+        "warranty": [
+            "Mein {product} funktioniert nach {months} Monaten nicht mehr, ist das noch Garantie?",
+            "Ich möchte einen Garantiefall melden: der {product} lässt sich nicht mehr einschalten.",
+            "Deckt die Garantie auch den Akku des {battery} ab?",
+        ],
     },
     "pt": {
         "_greet": ["Olá,", "Bom dia,", "Prezados,", "Boa tarde,", ""],
         "_close": ["Obrigado.", "Obrigada!", "Atenciosamente,", "Aguardo retorno.", ""],
-        "billing": ["Fui cobrado duas vezes pelo pedido {order}.",
-                    "Apareceu uma cobrança de {amount} no meu cartão que eu não reconheço.",
-                    "Preciso da nota fiscal do pedido {order} em nome da minha empresa."],
-        "shipping": ["Cadê meu pedido {order}? Era para ter chegado há {days} dias.",
-                     "O rastreamento não atualiza há uma semana.",
-                     "Consta como entregue, mas eu não recebi nada."],
-        "refund": ["Devolvi o {product} há {days} dias e ainda não recebi o reembolso.",
-                   "Quero devolver o {product} e receber meu dinheiro de volta.",
-                   "Quando vou receber o reembolso do pedido {order}?"],
-        "account": ["Não consigo entrar na minha conta, o e-mail de redefinição de senha não chega.",
-                    "Como altero o e-mail da minha conta?",
-                    "Minha conta foi bloqueada depois de várias tentativas de login."],
-        "technical": ["O aplicativo fecha sozinho toda vez que eu abro.",
-                      "O {device} não conecta no wi-fi.",
-                      "Aparece o erro {error} quando tento sincronizar."],
-        "cancellation": ["Quero cancelar minha assinatura {plan}.",
-                         "Por favor, cancelem minha assinatura no fim do mês.",
-                         "Quero cancelar o pedido {order}, fiz por engano."],
-        "product_question": ["O {device} é compatível com {platform}?",
-                             "Quanto tempo dura a bateria do {battery}?",
-                             "Quando o {product} volta ao estoque?"],
-        "complaint": ["Quero registrar uma reclamação formal sobre o atendimento que recebi.",
-                      "O atendente foi extremamente grosseiro comigo.",
-                      "Ninguém responde minhas mensagens há semanas. Um absurdo."],
-        "feedback": ["Só queria dizer que o {product} é ótimo.",
-                     "Seria legal se o aplicativo tivesse modo escuro.",
-                     "Sugestão: deixar escolher o horário de entrega."],
-        "security": ["Recebi um e-mail suspeito em nome de vocês pedindo os dados do meu cartão.",
-                     "Alguém acessou minha conta de outro país.",
-                     "Tem pedidos na minha conta que eu não fiz."],
-        "order_change": ["Posso alterar o endereço de entrega do pedido {order}?",
-                         "Pedi o tamanho errado, dá para trocar para G antes do envio?",
-                         "Quero incluir mais um {product} no pedido {order}."],
-        "warranty": ["Meu {product} parou de funcionar depois de {months} meses, ainda está na garantia?",
-                     "Quero acionar a garantia: o {product} não liga mais.",
-                     "A garantia cobre a bateria do {battery}?"],
+        "billing": [
+            "Fui cobrado duas vezes pelo pedido {order}.",
+            "Apareceu uma cobrança de {amount} no meu cartão que eu não reconheço.",
+            "Preciso da nota fiscal do pedido {order} em nome da minha empresa.",
+        ],
+        "shipping": [
+            "Cadê meu pedido {order}? Era para ter chegado há {days} dias.",
+            "O rastreamento não atualiza há uma semana.",
+            "Consta como entregue, mas eu não recebi nada.",
+        ],
+        "refund": [
+            "Devolvi o {product} há {days} dias e ainda não recebi o reembolso.",
+            "Quero devolver o {product} e receber meu dinheiro de volta.",
+            "Quando vou receber o reembolso do pedido {order}?",
+        ],
+        "account": [
+            "Não consigo entrar na minha conta, o e-mail de redefinição de senha não chega.",
+            "Como altero o e-mail da minha conta?",
+            "Minha conta foi bloqueada depois de várias tentativas de login.",
+        ],
+        "technical": [
+            "O aplicativo fecha sozinho toda vez que eu abro.",
+            "O {device} não conecta no wi-fi.",
+            "Aparece o erro {error} quando tento sincronizar.",
+        ],
+        "cancellation": [
+            "Quero cancelar minha assinatura {plan}.",
+            "Por favor, cancelem minha assinatura no fim do mês.",
+            "Quero cancelar o pedido {order}, fiz por engano.",
+        ],
+        "product_question": [
+            "O {device} é compatível com {platform}?",
+            "Quanto tempo dura a bateria do {battery}?",
+            "Quando o {product} volta ao estoque?",
+        ],
+        "complaint": [
+            "Quero registrar uma reclamação formal sobre o atendimento que recebi.",
+            "O atendente foi extremamente grosseiro comigo.",
+            "Ninguém responde minhas mensagens há semanas. Um absurdo.",
+        ],
+        "feedback": [
+            "Só queria dizer que o {product} é ótimo.",
+            "Seria legal se o aplicativo tivesse modo escuro.",
+            "Sugestão: deixar escolher o horário de entrega.",
+        ],
+        "security": [
+            "Recebi um e-mail suspeito em nome de vocês pedindo os dados do meu cartão.",
+            "Alguém acessou minha conta de outro país.",
+            "Tem pedidos na minha conta que eu não fiz.",
+        ],
+        "order_change": [
+            "Posso alterar o endereço de entrega do pedido {order}?",
+            "Pedi o tamanho errado, dá para trocar para G antes do envio?",
+            "Quero incluir mais um {product} no pedido {order}.",
+        ],
+        "warranty": [
+            "Meu {product} parou de funcionar depois de {months} meses, ainda está na garantia?",
+            "Quero acionar a garantia: o {product} não liga mais.",
+            "A garantia cobre a bateria do {battery}?",
+        ],
     },
 }
 
@@ -1052,8 +1339,20 @@ OTHER: dict[str, dict[str, list[str]]] = {
 # Noise: what real people's typing does to text.
 
 _NEIGHBOURS = {
-    "a": "qs", "e": "wr", "i": "uo", "o": "ip", "n": "bm", "r": "et", "s": "ad", "t": "ry",
-    "l": "k", "c": "xv", "d": "sf", "u": "yi", "h": "gj", "m": "n",
+    "a": "qs",
+    "e": "wr",
+    "i": "uo",
+    "o": "ip",
+    "n": "bm",
+    "r": "et",
+    "s": "ad",
+    "t": "ry",
+    "l": "k",
+    "c": "xv",
+    "d": "sf",
+    "u": "yi",
+    "h": "gj",
+    "m": "n",
 }
 
 
@@ -1061,13 +1360,13 @@ def _typo(word: str, rng: random.Random) -> str:
     i = rng.randrange(1, len(word) - 1)
     kind = rng.random()
     if kind < 0.35:  # swap two letters
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
     if kind < 0.6:  # drop one
-        return word[:i] + word[i + 1:]
+        return word[:i] + word[i + 1 :]
     if kind < 0.8:  # double one
         return word[:i] + word[i] + word[i:]
     near = _NEIGHBOURS.get(word[i].lower())
-    return word[:i] + (rng.choice(near) if near else word[i]) + word[i + 1:]
+    return word[:i] + (rng.choice(near) if near else word[i]) + word[i + 1 :]
 
 
 def add_typos(text: str, rng: random.Random, rate: float) -> str:
@@ -1143,11 +1442,16 @@ def english_ticket(category: str, tone: str, tier: str, rng: random.Random) -> s
     sentences: list[str] = []
     if tone in OPENERS and rng.random() < 0.4:
         sentences.append(rng.choice(OPENERS[tone]))
-    n_background = {"rambling": rng.randint(1, 3), "polite": int(rng.random() < 0.25),
-                    "neutral": int(rng.random() < 0.15)}.get(tone, 0)
+    n_background = {
+        "rambling": rng.randint(1, 3),
+        "polite": int(rng.random() < 0.25),
+        "neutral": int(rng.random() < 0.15),
+    }.get(tone, 0)
     sentences += [fill(s) for s in rng.sample(BACKGROUND, n_background)]
     sentences.append(fill(rng.choice(frags["core"])))
-    n_detail = {"rambling": rng.randint(1, 2), "angry": rng.randint(0, 1)}.get(tone, int(rng.random() < 0.45))
+    n_detail = {"rambling": rng.randint(1, 2), "angry": rng.randint(0, 1)}.get(
+        tone, int(rng.random() < 0.45)
+    )
     sentences += [fill(s) for s in rng.sample(frags["detail"], n_detail)]
     if tone == "angry":
         sentences += rng.sample(ANGRY_EXTRAS, rng.randint(1, 2))
@@ -1217,8 +1521,13 @@ def make_ticket(i: int, rng: random.Random) -> dict[str, str]:
             text = add_typos(text, rng, rate=rng.uniform(0.03, 0.1))
     else:
         text = other_ticket(category, lang, rng)
-    return {"id": f"tkt-{i:05d}", "text": text, "category": category, "lang": lang,
-            "customer_tier": tier}
+    return {
+        "id": f"tkt-{i:05d}",
+        "text": text,
+        "category": category,
+        "lang": lang,
+        "customer_tier": tier,
+    }
 
 
 def generate(n: int, seed: int) -> list[dict[str, str]]:

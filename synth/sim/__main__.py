@@ -42,12 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--require-key-env", metavar="NAME", help="require the key held in $NAME")
     parser.add_argument("--announce", action="store_true", help="print the URL once listening")
     knobs = parser.add_argument_group("simulation knobs (SimConfig fields)")
+    defaults = SimConfig().model_dump()
     for name, field in SimConfig.model_fields.items():
         if name in _SKIP:
             continue
         flag = "--" + name.replace("_", "-")
-        default = field.default if field.default_factory is None else field.default_factory()
-        knobs.add_argument(flag, dest=name, help=f"{field.description} (default: {default})")
+        help_text = f"{field.description} (default: {defaults[name]})"
+        knobs.add_argument(flag, dest=name, help=help_text)
     return parser
 
 
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         serve(config, port=args.port, host=args.host, log_level=args.log_level, on_ready=announce)
     except DistillError as exc:
         print(f"distill sim: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"distill sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

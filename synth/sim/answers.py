@@ -57,10 +57,14 @@ ECHO_WORDS = 16
 def echo(req: SimRequest, rng: random.Random) -> str:
     """A short answer from the last user message; with a schema, a JSON object that fits it."""
     text = req.last_user
-    if req.json_schema is not None:
-        return json.dumps(example_for_schema(req.json_schema, _WORD.findall(text)))
     words = text.split()
-    return "You said: " + " ".join(words[:ECHO_WORDS]) + (" ..." if len(words) > ECHO_WORDS else "")
+    said = "You said: " + " ".join(words[:ECHO_WORDS]) + (" ..." if len(words) > ECHO_WORDS else "")
+    schema = req.json_schema
+    if schema is None:
+        return said
+    if schema.get("type") == "object" and not schema.get("properties"):
+        return json.dumps({"answer": said})  # JSON mode without a schema
+    return json.dumps(example_for_schema(schema, _WORD.findall(text)))
 
 
 def example_for_schema(schema: dict[str, Any], words: list[str]) -> Any:

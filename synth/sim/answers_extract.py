@@ -7,9 +7,11 @@ number and date formats, summary lines (subtotal, tax, shipping) kept out of the
 Where a layout defeats it, it guesses, as a model would, so it is right on most emails and
 wrong on a few, always the same way for the same email.
 
-    >>> json.loads(answer(Req(messages=[{"role": "user", "content": "<email>...</email>"}]), rng))
-    {'vendor': ..., 'invoice_number': ..., 'date': 'YYYY-MM-DD', 'currency': 'USD', 'total': 12.5,
-     'line_items': [{'description': 'Latte', 'quantity': 2, 'amount': 9.0}]}
+    >>> extract("Thanks for visiting Blue Mesa Coffee Roasters!\nReceipt #48213\n"
+    ...         "03/14/2024 09:12\n2 x Latte   $9.00\nTOTAL $9.74")
+    {'vendor': 'Blue Mesa Coffee Roasters', 'invoice_number': '48213', 'date': '2024-03-14',
+     'currency': 'USD', 'total': 9.74, 'line_items': [{'description': 'Latte', 'quantity': 2,
+     'amount': 9.0}]}
 
 The answer is one JSON object matching prompts/invoice-extraction.yaml's schema. When the
 request did not ask for structured output, a few answers (chosen by a hash of the email) come

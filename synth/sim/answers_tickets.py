@@ -7,8 +7,9 @@ It never sees a gold label (the prompt holds none), so it disagrees with the gol
 percent of tickets, systematically: the same ticket always gets the same answer at
 temperature 0, which is what makes the teacher learnable by a student.
 
-    >>> answer(Req(messages=[{"role": "user", "content": "<ticket>I was charged twice</ticket>"}]),
-    ...        random.Random(0))
+    >>> ticket = "<ticket>I was charged twice for order #4821937</ticket>"
+    >>> req = SimRequest("openai", "m", None, [{"role": "user", "content": ticket}], {"temperature": 0})
+    >>> answer(req, random.Random(0))
     'billing'
 
 Like a real model, it sometimes formats its answer a little differently ("Category: billing",
@@ -53,7 +54,7 @@ ASIDE = re.compile(
     re.IGNORECASE,
 )
 
-# (pattern, weight) per category; patterns are case-insensitive regular expressions.
+# (pattern, weight) per category: regular expressions over the lower-cased ticket.
 PHRASES: dict[str, list[tuple[str, float]]] = {
     "billing": [
         (r"(?<!holds a )(?<!full )\bcharg(e|ed|es|ing)\b", 2.0),
@@ -142,7 +143,7 @@ PHRASES: dict[str, list[tuple[str, float]]] = {
     "technical": [
         (r"\bapp\b", 1.5),
         (r"crash(es|ed|ing)?\b", 3.0),
-        (r"\berror\b|\bcode \d+|\bE-?\d{2,}", 2.0),
+        (r"\berror\b|\bcode \d+|\be-?\d{2,}", 2.0),
         (r"\bbug\b", 2.0),
         (r"wi-?fi|bluetooth|\bpair(ing|ed)?\b|router", 2.5),
         (r"firmware", 3.0),
@@ -323,9 +324,7 @@ PHRASES: dict[str, list[tuple[str, float]]] = {
     ],
 }
 
-_COMPILED = {
-    cat: [(re.compile(p, re.IGNORECASE), w) for p, w in phrases] for cat, phrases in PHRASES.items()
-}
+_COMPILED = {cat: [(re.compile(p), w) for p, w in phrases] for cat, phrases in PHRASES.items()}
 _PS = re.compile(r"\bP\.\s?S\.", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _TICKET_TAG = re.compile(r"<ticket>\s*(.*?)\s*</ticket>", re.DOTALL | re.IGNORECASE)
@@ -343,7 +342,7 @@ def ticket_text(message: str) -> str:
 def scores(text: str) -> dict[str, float]:
     """Each category's phrase score over the ticket: a phrase counts once per sentence it is
     found in, and a sentence that is an aside counts for ASIDE_WEIGHT."""
-    text = _PS.sub("PS", text)  # so that "P.S." does not end a sentence
+    text = _PS.sub("PS", text).lower()  # "P.S." must not end a sentence
     starts, weights = [], []
     position = 0
     for sentence in _SENTENCE_END.split(text):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -34,10 +34,7 @@ ANSWER_FAULTS = (
 )
 
 Imitate = Literal["none", "vllm", "llamacpp", "ollama"]
-
-
-def _rate(description: str) -> Any:
-    return Field(0.0, ge=0.0, le=1.0, description=description)
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]  # a probability
 
 
 class SimConfig(BaseModel):
@@ -45,61 +42,89 @@ class SimConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
-    seed: int = Field(0, description="seeds faults, latency and answers")
+    seed: int = Field(default=0, description="seeds faults, latency and answers")
     latency_ms: tuple[float, float] = Field(
-        (0.0, 0.0), description="added latency per request, uniform in [min, max] milliseconds"
+        default=(0.0, 0.0),
+        description="added latency per request, uniform in [min, max] milliseconds",
     )
     # Rate limits: continuously refilling token buckets holding `burst_s` seconds' worth.
-    rpm: float | None = Field(None, gt=0, description="requests per minute (none: unlimited)")
+    rpm: float | None = Field(
+        default=None, gt=0, description="requests per minute (none: unlimited)"
+    )
     tpm: float | None = Field(
-        None, gt=0, description="tokens per minute, input + max_tokens (none: unlimited)"
+        default=None, gt=0, description="tokens per minute, input + max_tokens (none: unlimited)"
     )
-    burst_s: float = Field(1.0, gt=0, description="bucket capacity in seconds of the rate")
+    burst_s: float = Field(default=1.0, gt=0, description="bucket capacity in seconds of the rate")
 
-    fault_429: float = _rate("probability of an injected 429 with retry-after")
-    fault_500: float = _rate("probability of a 500")
-    fault_503: float = _rate("probability of a 503")
-    fault_529: float = _rate("probability of an Anthropic 529 overloaded_error (503 on OpenAI)")
-    fault_500_no_retry: float = _rate("probability of a 500 with x-should-retry: false")
-    fault_drop: float = _rate("probability of a dropped connection (no valid response)")
-    fault_slow: float = _rate("probability of an extra delay of slow_s")
-    fault_truncate: float = _rate("probability of an answer cut in half (finish: length)")
-    fault_refusal: float = _rate("probability of a refusal")
-    fault_content_filter: float = _rate(
-        "probability of OpenAI finish_reason content_filter (Anthropic: refusal)"
+    fault_429: Rate = Field(
+        default=0.0, description="probability of an injected 429 with retry-after"
     )
-    fault_malformed_json: float = _rate("probability of broken JSON when a schema is requested")
+    fault_500: Rate = Field(default=0.0, description="probability of a 500")
+    fault_503: Rate = Field(default=0.0, description="probability of a 503")
+    fault_529: Rate = Field(
+        default=0.0, description="probability of an Anthropic 529 overloaded_error (503 on OpenAI)"
+    )
+    fault_500_no_retry: Rate = Field(
+        default=0.0, description="probability of a 500 with x-should-retry: false"
+    )
+    fault_drop: Rate = Field(
+        default=0.0, description="probability of a dropped connection (no valid response)"
+    )
+    fault_slow: Rate = Field(default=0.0, description="probability of an extra delay of slow_s")
+    fault_truncate: Rate = Field(
+        default=0.0, description="probability of an answer cut in half (finish: length)"
+    )
+    fault_refusal: Rate = Field(default=0.0, description="probability of a refusal")
+    fault_content_filter: Rate = Field(
+        default=0.0,
+        description="probability of OpenAI finish_reason content_filter (Anthropic: refusal)",
+    )
+    fault_malformed_json: Rate = Field(
+        default=0.0, description="probability of broken JSON when a schema is requested"
+    )
     fault_retry_after_s: float = Field(
-        0.25, ge=0, description="retry-after advertised by injected 429s, seconds"
+        default=0.25, ge=0, description="retry-after advertised by injected 429s, seconds"
     )
-    slow_s: float = Field(1.0, ge=0, description="extra delay of a slow response, seconds")
+    slow_s: float = Field(default=1.0, ge=0, description="extra delay of a slow response, seconds")
+    bill_abandoned: bool = Field(
+        default=True,
+        description="bill a request whose client hung up during its latency, as providers do",
+    )
 
     require_key: SecretStr | None = Field(
-        None, description="when set, requests must carry this key (401 otherwise)"
+        default=None, description="when set, requests must carry this key (401 otherwise)"
     )
 
     imitate: Imitate = Field(
-        "none", description="behave like a local server: none, vllm, llamacpp or ollama"
+        default="none", description="behave like a local server: none, vllm, llamacpp or ollama"
     )
-    max_queue: int = Field(8, ge=0, description="vllm: requests in flight before 503")
-    loading_s: float = Field(1.0, ge=0, description="llamacpp: seconds of 'Loading model' 503s")
-    max_parallel: int = Field(4, ge=0, description="ollama: requests in flight before 503")
+    max_queue: int = Field(default=8, ge=0, description="vllm: requests in flight before 503")
+    loading_s: float = Field(
+        default=1.0, ge=0, description="llamacpp: seconds of 'Loading model' 503s"
+    )
+    max_parallel: int = Field(default=4, ge=0, description="ollama: requests in flight before 503")
 
     cache_min_tokens: int = Field(
-        32, ge=1, description="a repeated system prompt this long is reported as cached input"
+        default=32,
+        ge=1,
+        description="a repeated system prompt this long is reported as cached input",
     )
-    price_input_per_mtok: Decimal | None = Field(None, ge=0, description="USD per 1M input tokens")
+    price_input_per_mtok: Decimal | None = Field(
+        default=None, ge=0, description="USD per 1M input tokens"
+    )
     price_output_per_mtok: Decimal | None = Field(
-        None, ge=0, description="USD per 1M output tokens"
+        default=None, ge=0, description="USD per 1M output tokens"
     )
     price_cached_input_per_mtok: Decimal | None = Field(
-        None, ge=0, description="USD per 1M cached input tokens (default: the input price)"
+        default=None, ge=0, description="USD per 1M cached input tokens (default: the input price)"
     )
 
     answers: str | Callable[..., Any] = Field(
-        "echo", description="answer function: echo, tickets, extract or module:function"
+        default="echo", description="answer function: echo, tickets, extract or module:function"
     )
-    ledger_path: Path | None = Field(None, description="append every billed entry to this JSONL")
+    ledger_path: Path | None = Field(
+        default=None, description="append every billed entry to this JSONL"
+    )
     models: list[str] = Field(
         default_factory=lambda: ["sim-teacher"], description="ids listed by GET /v1/models"
     )

@@ -4,15 +4,20 @@ Only 200 responses are billed; errors and dropped connections are counted but co
 `input_tokens` of an entry is the whole prompt, cached part included (as in
 `synth.providers.base.Usage`), even though Anthropic's response reports the cached part apart.
 
+A request whose client hung up during its latency is `abandoned`: billed all the same (the
+provider finished the work), unless `bill_abandoned` is off.
+
 `retry_after_violations` counts requests that came back sooner than a 429 told them to: the
 same body (hash) arriving before the advertised retry-after ran out, less `SLACK_S`.
-Entries are kept as tuples (compact at hundreds of thousands of requests) and turned into
-dicts only when the ledger is read.
+Entries are kept as tuples without their cost (compact at hundreds of thousands of requests);
+costs are exact Decimal arithmetic on the tokens, so they are computed when the ledger is read,
+and the total's cost equals the sum of the entries' to the last digit.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -21,17 +26,6 @@ from typing import Any
 from synth.sim.config import SimConfig
 
 SLACK_S = 0.05
-FIELDS = (
-    "request_id",
-    "api",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cost_usd",
-    "body_hash",
-    "t",
-)
 _MTOK = Decimal(1_000_000)
 
 
@@ -72,11 +66,11 @@ class Ledger:
         self.faults: Counter[str] = Counter()
         self.drops = 0
         self.client_disconnects = 0
+        self.abandoned = 0
         self.rate_limited = 0
         self.retry_after_violations = 0
         self.max_in_flight = 0
         self.input_tokens = self.output_tokens = self.cached_input_tokens = 0
-        self.cost = Decimal(0)
         self._not_before: dict[str, float] = {}
 
     def close(self) -> None:
@@ -112,27 +106,35 @@ class Ledger:
         body_hash: str,
         t: float,
     ) -> None:
-        cost = self.prices.cost(input_tokens, output_tokens, cached)
-        entry = (request_id, api, model, input_tokens, output_tokens, cached, cost, body_hash, t)
+        # The cost is not stored: it is exact arithmetic on the tokens, redone when read.
+        entry = (
+            request_id,
+            api,
+            sys.intern(model),
+            input_tokens,
+            output_tokens,
+            cached,
+            body_hash,
+            t,
+        )
         self.entries.append(entry)
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.cached_input_tokens += cached
-        if cost is not None:
-            self.cost += cost
         if self._file is not None:
-            self._file.write(json.dumps(_entry_dict(entry)) + "\n")
+            self._file.write(json.dumps(self._entry_dict(entry)) + "\n")
             self._file.flush()
 
     # -- reading it -----------------------------------------------------------------------------
 
     def totals(self) -> dict[str, Any]:
+        cost = self.prices.cost(self.input_tokens, self.output_tokens, self.cached_input_tokens)
         return {
             "requests": len(self.entries),
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cached_input_tokens": self.cached_input_tokens,
-            "cost_usd": _usd(self.cost) if self.prices.given else None,
+            "cost_usd": None if cost is None else _usd(cost),
         }
 
     def counters(self) -> dict[str, Any]:
@@ -142,6 +144,7 @@ class Ledger:
             "faults": dict(sorted(self.faults.items())),
             "drops": self.drops,
             "client_disconnects": self.client_disconnects,
+            "abandoned": self.abandoned,
             "rate_limited": self.rate_limited,
             "retry_after_violations": self.retry_after_violations,
             "max_in_flight": self.max_in_flight,
@@ -150,12 +153,20 @@ class Ledger:
     def to_dict(self, entries: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"totals": self.totals(), "counters": self.counters()}
         if entries:
-            out["entries"] = [_entry_dict(e) for e in self.entries]
+            out["entries"] = [self._entry_dict(e) for e in self.entries]
         return out
 
-
-def _entry_dict(entry: tuple[Any, ...]) -> dict[str, Any]:
-    out = dict(zip(FIELDS, entry, strict=True))
-    if out["cost_usd"] is not None:
-        out["cost_usd"] = _usd(out["cost_usd"])
-    return out
+    def _entry_dict(self, entry: tuple[Any, ...]) -> dict[str, Any]:
+        request_id, api, model, input_tokens, output_tokens, cached, body_hash, t = entry
+        cost = self.prices.cost(input_tokens, output_tokens, cached)
+        return {
+            "request_id": request_id,
+            "api": api,
+            "model": model,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cached_input_tokens": cached,
+            "cost_usd": None if cost is None else _usd(cost),
+            "body_hash": body_hash,
+            "t": t,
+        }

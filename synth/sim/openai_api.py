@@ -153,7 +153,7 @@ def _response_format(body: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]
     if kind == "text":
         return False, None
     if kind == "json_object":
-        return True, None
+        return True, {"type": "object"}  # any object: the answer function knows JSON is due
     if kind == "json_schema":
         spec = fmt.get("json_schema")
         if not isinstance(spec, dict):

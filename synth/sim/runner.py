@@ -12,6 +12,7 @@ The server binds 127.0.0.1 on a free port itself (no race for the port). uvicorn
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,10 +21,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import uvicorn
 
 from synth.sim.config import SimConfig
@@ -63,6 +64,32 @@ def _uvicorn_config(app: SimApp, log_level: str) -> uvicorn.Config:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, woken at once by `exit_soon` instead of at its next 0.1 s tick."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+            except TimeoutError:
+                pass
+
+    def exit_soon(self) -> None:
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the loop closed meanwhile: it has exited anyway
+                pass
+
+
 def serve(
     config: SimConfig,
     port: int = 8765,
@@ -100,7 +127,7 @@ class SimServer:
     ) -> None:
         if overrides:
             base = config.model_dump() if config is not None else {}
-            config = SimConfig(**{**base, **overrides})
+            config = SimConfig.model_validate({**base, **overrides})
         self.config = config or SimConfig()
         self.process = process
         self.host = host
@@ -110,10 +137,9 @@ class SimServer:
         self.url = ""
         self.app: SimApp | None = None  # thread mode: the live state, for white-box checks
         self.proc: subprocess.Popen[bytes] | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
-        self._http: httpx.Client | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -129,14 +155,13 @@ class SimServer:
             self._start_process()
         else:
             self._start_thread()
-        self._http = httpx.Client(base_url=self.url, timeout=30.0)
         return self
 
     def _start_thread(self) -> None:
         self.app = SimApp(self.config)
         self._sock = _bind(self.host, self.port)
         self.url = f"http://{self.host}:{self._sock.getsockname()[1]}"
-        self._server = uvicorn.Server(_uvicorn_config(self.app, self.log_level))
+        self._server = _Server(_uvicorn_config(self.app, self.log_level))
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._sock]},
@@ -173,11 +198,8 @@ class SimServer:
         return result[0].decode() if result else ""
 
     def stop(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
+            self._server.exit_soon()
             self._thread.join(timeout=10)
         self._server = self._thread = None
         if self._sock is not None:
@@ -217,13 +239,19 @@ class SimServer:
     def anthropic_base_url(self) -> str:
         return self.url
 
+    def _call(self, method: str, path: str) -> Any:
+        if not self.url:
+            raise RuntimeError("the simulated teacher is not running")
+        request = urllib.request.Request(
+            self.url + path, method=method, data=b"" if method == "POST" else None
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
     def ledger(self, entries: bool = True) -> dict[str, Any]:
         """What the sim billed: {"entries": [...], "totals": {...}, "counters": {...}}."""
-        assert self._http is not None, "the sim is not running"
-        response = self._http.get("/_sim/ledger", params={"entries": "1" if entries else "0"})
-        response.raise_for_status()
-        return response.json()
+        return self._call("GET", f"/_sim/ledger?entries={int(entries)}")
 
     def reset(self) -> None:
-        assert self._http is not None, "the sim is not running"
-        self._http.post("/_sim/reset").raise_for_status()
+        """Forget what was billed and seen; limits, faults and caches start afresh."""
+        self._call("POST", "/_sim/reset")

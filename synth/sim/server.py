@@ -1,4 +1,4 @@
-"""The simulated teacher's HTTP app: one pipeline for both APIs, read top to bottom in `_serve`.
+"""The simulated teacher's HTTP app: one pipeline for both APIs, read top to bottom in `handle`.
 
     received → key → JSON + the provider's validation → imitated local-server refusals
              → RPM/TPM buckets → fault draw → latency → error faults / dropped connection
@@ -77,6 +77,27 @@ async def send_reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.content})
 
 
+async def wait_or_hang_up(delay: float, receive: Receive | None) -> bool:
+    """Sleep `delay` seconds; True (at once) if the client disconnects meanwhile."""
+    if receive is None:
+        await asyncio.sleep(delay)
+        return False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + delay
+    watcher = asyncio.ensure_future(receive())
+    try:
+        done, _ = await asyncio.wait({watcher}, timeout=delay)
+    finally:
+        if not watcher.done():
+            watcher.cancel()
+    if not done:
+        return False
+    if watcher.result().get("type") == "http.disconnect":
+        return True
+    await asyncio.sleep(max(0.0, deadline - loop.time()))  # anything else: just wait it out
+    return False
+
+
 class _QuietDrops(logging.Filter):
     """uvicorn reports the connections the sim drops on purpose as errors: they are not."""
 
@@ -135,14 +156,14 @@ class SimApp:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        reply = await self.handle(api, b"".join(chunks), Headers(scope=scope))
+        reply = await self.handle(api, b"".join(chunks), Headers(scope=scope), receive)
         await send_reply(send, reply)
 
     def _reset_state(self) -> None:
         cfg = self.config
         self.limiter = Limiter(cfg.rpm, cfg.tpm, cfg.burst_s, time.monotonic())
         self.cached_systems: set[int] = set()
-        self.answered: dict[str, int] = {}
+        self.answered: dict[int, int] = {}
 
     def close(self) -> None:
         self.ledger.close()
@@ -159,11 +180,11 @@ class SimApp:
             return JSONResponse(
                 {"data": data, "has_more": False, "first_id": first, "last_id": last}
             )
-        data = [
+        listing = [
             {"id": m, "object": "model", "created": 0, "owned_by": "distill-sim"}
             for m in self.config.models
         ]
-        return JSONResponse({"object": "list", "data": data})
+        return JSONResponse({"object": "list", "data": listing})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -188,8 +209,15 @@ class SimApp:
 
     # -- the pipeline ---------------------------------------------------------------------------
 
-    async def handle(self, api: ModuleType, raw: bytes, request_headers: Headers) -> Reply:
-        """One request through the whole pipeline (see the module docstring)."""
+    async def handle(
+        self,
+        api: ModuleType,
+        raw: bytes,
+        request_headers: Headers,
+        receive: Receive | None = None,
+    ) -> Reply:
+        """One request through the whole pipeline (see the module docstring). `receive`, when
+        given, tells a client that hung up during the latency (an abandoned request)."""
         ledger = self.ledger
         ledger.received += 1
         response_id, request_id = api.new_ids()
@@ -228,7 +256,7 @@ class SimApp:
                     self.limiter.requests if admission.reason == "requests" else self.limiter.tokens
                 )
                 limit = bucket.limit if bucket is not None else 0
-                err = api.rate_limited(
+                refused = api.rate_limited(
                     parsed.request.model,
                     admission.reason,
                     admission.wait_s,
@@ -238,19 +266,23 @@ class SimApp:
                 if not admission.too_large:
                     headers.update(retry_after_headers(admission.wait_s))
                     ledger.told_to_wait(body_hash, now, admission.wait_s)
-                return self._error(api, err, request_id, headers)
+                return self._error(api, refused, request_id, headers)
 
         plan = self.faults.draw()
         delay = self.faults.delay_s(plan)
         self.in_flight += 1
         ledger.max_in_flight = max(ledger.max_in_flight, self.in_flight)
         try:
-            if delay > 0:
-                await asyncio.sleep(delay)
+            abandoned = await wait_or_hang_up(delay, receive) if delay > 0 else False
         finally:
             self.in_flight -= 1
         if plan.slow:
             ledger.faults["slow"] += 1
+        if abandoned:
+            # Like a provider, the sim finishes what it started and bills it, unless told not to.
+            ledger.abandoned += 1
+            if not self.config.bill_abandoned:
+                return Reply(499)
 
         if plan.error is not None:
             return self._fault(api, plan.error, parsed, body_hash, request_id, headers)
@@ -259,8 +291,8 @@ class SimApp:
             choices = self._choices(parsed, plan, body_hash, api)
         except Exception as exc:  # a bug in an answer function: say so, bill nothing
             log.exception("answer function failed")
-            err = ApiError(500, f"the sim's answer function failed: {type(exc).__name__}: {exc}")
-            return self._error(api, err, request_id, headers)
+            failed = ApiError(500, f"the sim's answer function failed: {type(exc).__name__}: {exc}")
+            return self._error(api, failed, request_id, headers)
 
         cached = 0
         if parsed.system_tokens >= self.config.cache_min_tokens:
@@ -313,11 +345,11 @@ class SimApp:
     def _choices(
         self, parsed: ParsedRequest, plan: FaultPlan, body_hash: str, api: ModuleType
     ) -> list[Choice]:
-        count = 0
-        if parsed.temperature > 0:
-            count = self.answered.get(body_hash, 0)
-            self.answered[body_hash] = count + 1
-        rng = random.Random((self.config.seed << 96) ^ (count << 64) ^ int(body_hash, 16))
+        count, key = 0, int(body_hash, 16)
+        if parsed.temperature > 0:  # a repeat may differ: seed with how many came before
+            count = self.answered.get(key, 0)
+            self.answered[key] = count + 1
+        rng = random.Random((self.config.seed << 96) ^ (count << 64) ^ key)
         choices = []
         for _ in range(parsed.n):
             out = self.answer(parsed.request, rng)
