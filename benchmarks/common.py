@@ -227,7 +227,11 @@ def fmt(v: Any) -> str:
 
 
 def save(
-    name: str, data: dict[str, Any], out_dir: Path | None = None, argv: Sequence[str] | None = None
+    name: str,
+    data: dict[str, Any],
+    out_dir: Path | None = None,
+    argv: Sequence[str] | None = None,
+    script: str | None = None,
 ) -> Path:
     """benchmarks/results/<name>.json (or `out_dir`): the figures, the machine, the command."""
     out_dir = out_dir or RESULTS_DIR
@@ -236,7 +240,7 @@ def save(
     args = list(sys.argv[1:] if argv is None else argv)
     payload = {
         "benchmark": name,
-        "command": " ".join(["python", f"benchmarks/{name}.py", *args]),
+        "command": " ".join(["python", f"benchmarks/{script or name}.py", *args]),
         "machine": machine(),
         **data,
     }

@@ -29,39 +29,48 @@ class Strict(BaseModel):
 class LoraSpec(Strict):
     """PEFT `LoraConfig` for the adapter (ignored with `full_finetune: true`)."""
 
-    r: int = Field(16, ge=1, le=1024, description="rank of the low-rank update")
-    alpha: float = Field(32, gt=0, description="scaling: the update is multiplied by alpha / r")
-    dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the adapter's input")
+    r: int = Field(default=16, ge=1, le=1024, description="rank of the low-rank update")
+    alpha: int = Field(
+        default=32, gt=0, description="scaling: the update is multiplied by alpha / r"
+    )
+    dropout: float = Field(default=0.05, ge=0, lt=1, description="dropout on the adapter's input")
     target_modules: str | list[str] = Field(
-        "all-linear",
+        default="all-linear",
         description='"all-linear" (every linear layer but the output head) or module names, e.g. [q_proj, v_proj]',
     )
     modules_to_save: list[str] | None = Field(
-        None,
+        default=None,
         description="modules trained in full and saved with the adapter, e.g. [embed_tokens, lm_head]",
     )
 
 
 class TinySpec(Strict):
-    """Shape of the local tiny student built when `base_model: tiny`."""
+    """Shape of the local tiny student built when `base_model: tiny`.
+
+    The defaults are what the support-tickets demo was tuned with (about 4M parameters: it learns
+    a 12-label triage from ~1,200 examples in about 100 s on 2 CPU cores). A larger vocabulary
+    keeps whole words as single tokens, which a random-init model generalises from faster.
+    """
 
     vocab_size: int = Field(
-        1024,
+        default=4096,
         ge=300,
         le=65536,
         description="byte-level BPE vocabulary (256 bytes + merges + specials)",
     )
-    hidden_size: int = Field(128, ge=16, le=4096, description="width of the model")
-    layers: int = Field(2, ge=1, le=64, description="transformer blocks")
-    heads: int = Field(4, ge=1, le=64, description="attention heads (must divide hidden_size)")
+    hidden_size: int = Field(default=256, ge=16, le=4096, description="width of the model")
+    layers: int = Field(default=2, ge=1, le=64, description="transformer blocks")
+    heads: int = Field(
+        default=4, ge=1, le=64, description="attention heads (must divide hidden_size)"
+    )
     intermediate_size: int | None = Field(
-        None, ge=16, description="MLP width (default 4 x hidden_size)"
+        default=None, ge=16, description="MLP width (default 4 x hidden_size)"
     )
     max_position_embeddings: int = Field(
-        1024, ge=64, description="longest sequence the model accepts"
+        default=1024, ge=64, description="longest sequence the model accepts"
     )
     texts: int = Field(
-        5000, ge=1, description="dataset rows whose text trains the tokenizer, at most"
+        default=5000, ge=1, description="dataset rows whose text trains the tokenizer, at most"
     )
 
     @model_validator(mode="after")
@@ -78,68 +87,76 @@ class StudentConfig(Strict):
         description='a Hugging Face model name, a local model folder (relative to the config), or "tiny"'
     )
     tiny: TinySpec | None = Field(
-        None, description='shape of the tiny student; only with base_model: "tiny"'
+        default=None, description='shape of the tiny student; only with base_model: "tiny"'
     )
     lora: LoraSpec = Field(
-        default_factory=LoraSpec, description="the adapter (ignored with full_finetune)"
+        default_factory=lambda: LoraSpec(), description="the adapter (ignored with full_finetune)"
     )
     full_finetune: bool = Field(
-        False,
+        default=False,
         description="train every weight instead of a LoRA adapter (what a random-init tiny student needs)",
     )
     epochs: float = Field(
-        3.0, gt=0, description="passes over the training split (max_steps wins when set)"
+        default=3.0, gt=0, description="passes over the training split (max_steps wins when set)"
     )
-    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
-    learning_rate: float = Field(2e-4, gt=0, le=1, description="peak learning rate (AdamW)")
+    max_steps: int | None = Field(
+        default=None, ge=1, description="stop after this many optimizer steps"
+    )
+    learning_rate: float = Field(default=2e-4, gt=0, le=1, description="peak learning rate (AdamW)")
     lr_scheduler: str = Field(
-        "cosine",
+        default="cosine",
         description="transformers scheduler name: linear, cosine, constant, constant_with_warmup, ...",
     )
     warmup_ratio: float = Field(
-        0.03, ge=0, lt=1, description="fraction of the steps spent warming up"
+        default=0.03, ge=0, lt=1, description="fraction of the steps spent warming up"
     )
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
-    batch_size: int = Field(8, ge=1, description="sequences per device per step")
-    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay")
+    batch_size: int = Field(default=8, ge=1, description="sequences per device per step")
+    grad_accum: int = Field(default=1, ge=1, description="gradient accumulation steps")
     max_length: int = Field(
-        1024, ge=8, description="tokens per sequence (truncation; block size when packing)"
+        default=1024, ge=8, description="tokens per sequence (truncation; block size when packing)"
     )
     packing: bool = Field(
-        False,
+        default=False,
         description="padding-free packing: a batch is one flat sequence with no pad tokens (best with flash attention on GPU)",
     )
-    seed: int = Field(0, description="seed for initialisation, shuffling and dropout")
+    seed: int = Field(default=0, description="seed for initialisation, shuffling and dropout")
     merge: bool = Field(
-        False, description="also write <run>/student/merged/: the adapter merged into the base"
+        default=False,
+        description="also write <run>/student/merged/: the adapter merged into the base",
     )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="auto: bf16 on a GPU that has it, fp16 on other GPUs, fp32 on CPU"
+        default="auto",
+        description="auto: bf16 on a GPU that has it, fp16 on other GPUs, fp32 on CPU",
     )
     gradient_checkpointing: bool = Field(
-        False,
+        default=False,
         description="recompute activations in the backward pass: less memory, about 20% slower",
     )
     load_in_4bit: bool = Field(
-        False, description="QLoRA: load the base in 4 bits (needs a CUDA GPU and bitsandbytes)"
+        default=False,
+        description="QLoRA: load the base in 4 bits (needs a CUDA GPU and bitsandbytes)",
     )
     eval_steps: float | None = Field(
-        0.2,
+        default=0.2,
         gt=0,
         description="evaluate on the validation split every N steps (a number below 1 is a fraction of all steps)",
     )
     save_steps: float | None = Field(
-        None,
+        default=None,
         gt=0,
         description="checkpoint every N steps (default: eval_steps, so the best checkpoint can be kept)",
     )
-    logging_steps: float = Field(10, gt=0, description="log the training loss every N steps")
+    logging_steps: float = Field(
+        default=10, gt=0, description="log the training loss every N steps"
+    )
     use_liger: Literal["auto", True, False] = Field(
-        "auto",
+        default="auto",
         description="Liger Triton kernels: auto = on a CUDA GPU where liger-kernel is installed",
     )
     attn_implementation: str | None = Field(
-        None, description="eager, sdpa, flash_attention_2, ... (default: transformers' choice)"
+        default=None,
+        description="eager, sdpa, flash_attention_2, ... (default: transformers' choice)",
     )
     sft_overrides: dict[str, Any] = Field(
         default_factory=dict, description="any other trl.SFTConfig field, passed through as is"

@@ -529,7 +529,7 @@ def _last_checkpoint(ckpt_dir: Path) -> Path | None:
         for p in ckpt_dir.glob("checkpoint-*")
         if p.is_dir() and (p / "trainer_state.json").exists()
     ]
-    return max(found, key=_step_of, default=None)
+    return max(found, key=lambda c: _step_of(c) or 0, default=None)
 
 
 def _step_of(checkpoint: Path | None) -> int | None:

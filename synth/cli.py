@@ -158,9 +158,11 @@ def train(
 ) -> None:
     """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
     from finetune.train import train as do_train
+    from synth.progress import step_progress
 
     cfg = _load(config)
-    result = do_train(cfg, resume=not no_resume)
+    with step_progress("train", err) as progress:
+        result = do_train(cfg, resume=not no_resume, progress=progress)
     out.print(result.describe(), highlight=False)
 
 
@@ -169,9 +171,11 @@ def train(
 def evaluate(config: ConfigArg) -> None:
     """Measure the student against the teacher (and gold labels) on held-out data."""
     from evals.run import evaluate as do_eval
+    from synth.progress import step_progress
 
     cfg = _load(config)
-    result = do_eval(cfg)
+    with step_progress("eval", err) as progress:
+        result = do_eval(cfg, progress=progress)
     out.print(result.describe(), highlight=False)
 
 
@@ -195,11 +199,12 @@ def run(
 def demo(
     dir: Annotated[Path, typer.Option("--dir", help="where the demo's run goes")] = Path("demo-run"),
     items: Annotated[int | None, typer.Option(help="use only the first N tickets (faster)")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="a smaller student, one epoch, a faster teacher")] = False,
 ) -> None:
     """The whole pipeline offline: simulated teacher, bundled tickets, a tiny student."""
     from synth.demo import run_demo
 
-    summary = run_demo(dir, console=err, items=items)
+    summary = run_demo(dir, console=err, items=items, quick=quick)
     out.print(summary)
 
 

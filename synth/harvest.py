@@ -160,7 +160,8 @@ class Harvester:
         self.provider = provider
         self.stats = stats
         t = self.cfg.teacher
-        self.limiter = Limiter(t.concurrency, t.rpm, t.tpm)
+        # probe: with no rpm/tpm configured, one request learns the advertised limits first
+        self.limiter = Limiter(t.concurrency, t.rpm, t.tpm, probe=True)
         self.budget = Budget(self.cfg.budget_usd, journal.spent_usd())
         stats.prior_spent_usd = self.budget.spent
         stats.budget_usd = self.cfg.budget_usd
@@ -202,7 +203,11 @@ class Harvester:
         """A teacher priced per hour costs wall time: charge it to the budget as it passes."""
         last = time.monotonic()
         while True:
-            await asyncio.sleep(every_s)
+            wait = every_s
+            if self.budget.limit is not None:  # wake when the budget runs out, not after
+                left = self.budget.limit - self.budget.committed
+                wait = min(every_s, max(0.0, float(left * 3600 / per_hour)))
+            await asyncio.sleep(wait)
             now = time.monotonic()
             cost = per_hour * Decimal(str(now - last)) / 3600
             last = now

@@ -12,7 +12,9 @@ Three brakes, all shared by every request of the lane:
   503/529 and grows back by one after a run of successes, AIMD as in TCP);
 - RPM and TPM token buckets that refill continuously. Providers enforce their per-minute
   limits over much shorter windows, so the buckets never hold a minute's allowance: requests
-  are spaced 60/rpm seconds apart, and the token bucket holds about one second of tokens;
+  are spaced 60/rpm seconds apart (a start that came late lets the next come as much
+  sooner, so late wake-ups do not add up), and the token bucket holds about one second of
+  tokens;
 - a pause: after a 429, or when the rate-limit headers say the allowance is spent, no request
   starts before a given time. A 429 also halves the paced rates, which recover additively on
   successes up to the configured (or advertised) ceiling.
@@ -32,8 +34,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-#: the share of an advertised limit we allow ourselves: other clients, clock skew, estimates
+#: the share of an advertised token limit we allow ourselves: our token counts are estimates
+#: (prompt bound + max_tokens), and other clients, clock skew
 HEADER_SAFETY = 0.95
+#: the same for an advertised request limit: a request count is exact, so only clock skew and
+#: timing jitter need room (at 0.95 a harvest could never come within 5% of its limit; other
+#: clients on the key show in `remaining`, and a spent window pauses the lane)
+REQUEST_HEADER_SAFETY = 0.99
+#: a request that starts late (the event loop was busy when its timer fired) lets the next one
+#: start that much sooner, up to this many seconds and never a whole request early: without
+#: it every late wake-up is lost for good (7% of a 20 requests/s limit, measured)
+LATE_CREDIT_S = 0.02
 #: a window whose remaining allowance is at most this share of its limit counts as spent
 SPENT_FRACTION = 0.01
 #: a spent window holds the lane at most this long (a stale or odd reset header must not stall
@@ -126,6 +137,15 @@ class Window:
 
 _OPENAI = ("requests", "tokens")
 _ANTHROPIC = ("requests", "tokens", "input-tokens", "output-tokens")
+#: (window, limit key, remaining key, reset key), spelt out once: this runs on every response
+_WINDOW_KEYS = [
+    (name, *(key.format(part=part, name=name) for part in ("limit", "remaining", "reset")))
+    for names, key in (
+        (_OPENAI, "x-ratelimit-{part}-{name}"),
+        (_ANTHROPIC, "anthropic-ratelimit-{name}-{part}"),
+    )
+    for name in names
+]
 
 
 def _number(value: str | None) -> float | None:
@@ -143,18 +163,12 @@ def rate_limit_windows(headers: Mapping[str, str], now: float | None = None) -> 
     `anthropic-ratelimit-NAME-{limit,remaining,reset}` headers (keys in any case)."""
     h = {k.lower(): v for k, v in headers.items()}
     out: list[Window] = []
-    for names, key in (
-        (_OPENAI, "x-ratelimit-{part}-{name}"),
-        (_ANTHROPIC, "anthropic-ratelimit-{name}-{part}"),
-    ):
-        for name in names:
-            limit, remaining, reset = (
-                h.get(key.format(part=part, name=name)) for part in ("limit", "remaining", "reset")
-            )
-            if limit is None and remaining is None and reset is None:
-                continue
-            reset_s = parse_reset_s(reset, now) if reset is not None else None
-            out.append(Window(name, _number(limit), _number(remaining), reset_s))
+    for name, limit_key, remaining_key, reset_key in _WINDOW_KEYS:
+        limit, remaining, reset = h.get(limit_key), h.get(remaining_key), h.get(reset_key)
+        if limit is None and remaining is None and reset is None:
+            continue
+        reset_s = parse_reset_s(reset, now) if reset is not None else None
+        out.append(Window(name, _number(limit), _number(remaining), reset_s))
     return out
 
 
@@ -218,6 +232,12 @@ class _Pace:
         if self.bucket:
             self.bucket.level -= cost
 
+    def credit(self, late_s: float) -> None:
+        """A start that came `late_s` after its time: the next may come as much sooner (the
+        bucket, full at its capacity, could not hold the time lost)."""
+        if self.bucket:
+            self.bucket.level += min(late_s * self.bucket.rate, 0.9)
+
     def lower_ceiling(self, advertised: float, now: float) -> None:
         if self.ceiling is not None and self.ceiling <= advertised:
             return
@@ -279,7 +299,11 @@ class Limiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
+        probe: bool = False,
     ) -> None:
+        """`probe`: with no rpm or tpm given, send one request alone first and open the lane
+        once it has ended, so that the limits its answer advertises (or its 429) pace the
+        rest, instead of a first wave of `concurrency` requests overrunning them."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._clock, self._sleep, self._wall = clock, sleep, wall_clock
@@ -291,6 +315,7 @@ class Limiter:
         # requests are spaced one by one (a bucket of 1); tokens come in lumps, ~1 s of them
         self._rpm = _Pace(rpm, lambda per_s: 1.0, now)
         self._tpm = _Pace(tpm, lambda per_s: per_s * TOKEN_BURST_S, now)
+        self._probing = probe and not rpm and not tpm
         self._admission = asyncio.Lock()  # FIFO: the head of the queue waits, the rest queue
         self._released = asyncio.Event()
         self._starts: deque[tuple[float, int]] = deque()  # (time, tokens), last MEASURE_WINDOW_S
@@ -332,22 +357,24 @@ class Limiter:
 
         Waiters are served in order (a big request is not starved by small ones)."""
         async with self._admission:
+            paced_until: float | None = None  # when the request bucket let us go, if it held us
             while True:
-                if self.in_flight >= self.concurrency:
+                if self.in_flight >= (1 if self._probing else self.concurrency):
                     self._released.clear()
                     await self._released.wait()
+                    paced_until = None
                     continue
                 now = self._clock()
-                delay = max(
-                    self.paused_until - now,
-                    self._rpm.wait_s(1, now),
-                    self._tpm.wait_s(tokens, now),
-                )
+                rpm_wait = self._rpm.wait_s(1, now)
+                delay = max(self.paused_until - now, rpm_wait, self._tpm.wait_s(tokens, now))
                 if delay <= 0:
                     break
+                paced_until = now + delay if rpm_wait >= delay else None
                 await self._sleep(delay)
             self.in_flight += 1
             self._rpm.take(1)
+            if paced_until is not None and now > paced_until:
+                self._rpm.credit(min(now - paced_until, LATE_CREDIT_S))
             self._tpm.take(tokens)
             self._starts.append((now, tokens))
             while self._starts[0][0] < now - MEASURE_WINDOW_S:
@@ -358,6 +385,7 @@ class Limiter:
     def release(self, permit: Permit) -> None:
         if not permit.released:
             permit.released = True
+            self._probing = False  # the probe has ended: its headers are observed next
             self.in_flight -= 1
             self._released.set()
 
@@ -375,7 +403,7 @@ class Limiter:
         now = self._clock()
         for w in rate_limit_windows(headers, self._wall()):
             if w.limit and w.name == "requests":
-                self._rpm.lower_ceiling(w.limit * HEADER_SAFETY, now)
+                self._rpm.lower_ceiling(w.limit * REQUEST_HEADER_SAFETY, now)
             elif w.limit and w.name == "tokens":
                 # Anthropic's `tokens-*` is the most restrictive of its input/output limits;
                 # the split ones only ever pause the lane (our bucket counts both together)

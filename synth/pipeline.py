@@ -123,7 +123,7 @@ def run_pipeline(
     from evals.report_html import report_json_extras, write_report
     from synth.errors import ConfigError
     from synth.harvest import HarvestStats, harvest
-    from synth.progress import harvest_progress
+    from synth.progress import harvest_progress, step_progress
     from synth.report import cost_report
 
     console = console or Console(stderr=True)
@@ -159,12 +159,14 @@ def run_pipeline(
     def do_train() -> str:
         from finetune.train import train
 
-        return train(cfg).describe()
+        with step_progress("train", console) as progress:
+            return train(cfg, progress=progress).describe()
 
     def do_eval() -> str:
         from evals.run import evaluate
 
-        return evaluate(cfg).describe()
+        with step_progress("eval", console) as progress:
+            return evaluate(cfg, progress=progress).describe()
 
     stage("harvest", do_harvest)
     stage("build", do_build)

@@ -7,8 +7,9 @@ refresh thread), so a slow terminal never slows the harvest.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -72,3 +73,42 @@ def harvest_progress(stats: HarvestStats, console: Console | None = None) -> Ite
         yield
     if not console.is_terminal:
         console.line()  # a live display written to a file or pipe ends without one
+
+
+@contextmanager
+def step_progress(label: str, console: Console | None = None) -> Iterator[Callable[..., None]]:
+    """A bar for training and evaluation. Yields a callback taking either the trainer's event
+    dicts ({"event": "step", "step": n, "total_steps": N, "loss": ...}) or (done, total)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = console or Console(stderr=True)
+    columns = (
+        TextColumn(f"[bold]{label}"),
+        BarColumn(bar_width=40),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns, console=console, refresh_per_second=4) as bar:
+        task = bar.add_task(label, total=None, info="")
+        info: dict[str, str] = {}
+
+        def update(event: dict[str, Any] | int, total: int | None = None) -> None:
+            if isinstance(event, int):
+                bar.update(task, completed=event, total=total)
+                return
+            if event.get("total_steps"):
+                bar.update(task, total=event["total_steps"])
+            if "loss" in event:
+                info["loss"] = f"loss {event['loss']:.3f}"
+            if "eval_loss" in event:
+                info["eval"] = f"val loss {event['eval_loss']:.3f}"
+            bar.update(task, completed=event.get("step", 0), info="  ".join(info.values()))
+
+        yield update

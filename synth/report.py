@@ -57,6 +57,8 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "cached_input_tokens": t["cached_input_tokens"],
         "cost_usd": _money(t["cost_usd"]),
         "cost_usd_exact": str(t["cost_usd"]),
+        "token_cost_usd": _money(t["token_cost_usd"]),
+        "hourly_cost_usd": _money(t["hourly_cost_usd"]),
         "orphaned_usd": _money(t["orphaned_usd"]),
         "budget_usd": float(cfg.budget_usd) if cfg.budget_usd is not None else None,
         "retries": t["retries"],
@@ -85,6 +87,7 @@ def cost_table(r: dict[str, Any]) -> Table:
         ("  of which cached", f"{r['cached_input_tokens']:,}"),
         ("output tokens", f"{r['output_tokens']:,}"),
         ("cost", f"${r['cost_usd']:,.4f}"),
+        *([("  of which GPU hours", f"${r['hourly_cost_usd']:,.4f}")] if r["hourly_cost_usd"] else []),
     ]
     if r["orphaned_usd"]:
         rows.append(("in flight at a crash (worst case)", f"${r['orphaned_usd']:,.4f}"))

@@ -609,7 +609,7 @@ def test_built_dataset_feeds_trl_sft_trainer_unchanged(tickets_run: Any, tmp_pat
         max_length=2048,
         assistant_only_loss=True,
         dataloader_num_workers=0,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
     )
     trainer = SFTTrainer(
         model=str(model_dir), args=args, train_dataset=dd["train"], eval_dataset=dd["validation"]

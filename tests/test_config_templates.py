@@ -150,3 +150,12 @@ def test_inputs_nested_missing_field_names_line(tmp_path: Path) -> None:
     path = write(tmp_path / "in.jsonl", '{"customer": {"name": "a"}}\n{"customer": {}}\n')
     with pytest.raises(InputError, match=r"in.jsonl:2: .*'name'"):
         list(render_records(path, t))
+
+
+def test_config_reference_is_current() -> None:
+    from synth.config_reference import render
+    from tests.conftest import REPO
+
+    assert (REPO / "docs" / "config-reference.md").read_text() == render(), (
+        "regenerate: python -m synth.config_reference > docs/config-reference.md"
+    )

@@ -14,6 +14,7 @@ import pytest
 
 from synth.limits import (
     HEADER_SAFETY,
+    REQUEST_HEADER_SAFETY,
     MAX_HOLD_S,
     RECOVERY_SUCCESSES,
     Limiter,
@@ -369,7 +370,7 @@ def test_openai_headers_set_the_limits_when_none_were_configured() -> None:
             "x-ratelimit-reset-tokens": "400ms",
         }
     )
-    assert lim.rpm == pytest.approx(600 * HEADER_SAFETY)
+    assert lim.rpm == pytest.approx(600 * REQUEST_HEADER_SAFETY)
     assert lim.tpm == pytest.approx(150000 * HEADER_SAFETY)
     assert lim.state().paused_for_s == 0
     lim.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s"})
@@ -378,7 +379,7 @@ def test_openai_headers_set_the_limits_when_none_were_configured() -> None:
     assert lim.state().paused_for_s == pytest.approx(MAX_HOLD_S)  # a long reset is capped
 
 
-@pytest.mark.parametrize(("configured", "expected"), [(100.0, 100.0), (1000.0, 570.0)])
+@pytest.mark.parametrize(("configured", "expected"), [(100.0, 100.0), (1000.0, 594.0)])
 def test_a_configured_rate_is_kept_unless_the_provider_allows_less(
     configured: float, expected: float
 ) -> None:
@@ -405,7 +406,7 @@ def test_anthropic_headers_set_the_limits_and_a_spent_window_holds_the_lane() ->
             "anthropic-ratelimit-input-tokens-reset": rfc3339(15),
         }
     )
-    assert lim.rpm == pytest.approx(50 * HEADER_SAFETY)
+    assert lim.rpm == pytest.approx(50 * REQUEST_HEADER_SAFETY)
     assert lim.tpm == pytest.approx(40000 * HEADER_SAFETY)
     assert lim.state().paused_for_s == pytest.approx(15.0)
     starts, _ = launch(vt, lim, [100])

@@ -144,7 +144,10 @@ def test_cli_builds_from_a_configs_inputs_through_its_template(tmp_path: Path) -
             "inputs": str(inputs),
             "template": "support-ticket",
             "teacher": {"provider": "openai", "model": "sim"},
-            "student": {"base_model": "tiny", "tiny": {"vocab_size": 350, "hidden_size": 32, "heads": 2}},
+            "student": {
+                "base_model": "tiny",
+                "tiny": {"vocab_size": 350, "hidden_size": 32, "heads": 2},
+            },
         }
     )
     out = build_tiny_student_cli(tmp_path / "student", cfg)

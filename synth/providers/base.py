@@ -7,6 +7,8 @@ the retry policy needs. It does not retry, pace or price: the engine does that.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,13 +54,18 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+@functools.lru_cache(maxsize=16)
+def _parameter_names(func: Any) -> frozenset[str]:
+    return frozenset(inspect.signature(func).parameters)
+
+
 def split_known(create: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Keep the arguments the SDK's `create` names; send the rest in `extra_body`, so that
     server-specific parameters (vLLM's `top_k`, a sampling knob a newer SDK dropped) still
     reach the server instead of failing in the SDK."""
-    import inspect
-
-    known = set(inspect.signature(create).parameters)
+    # The signature is read once per SDK method (keyed by the function under the bound
+    # method): inspect.signature costs ~0.6 ms, a sixth of a whole request's client CPU.
+    known = _parameter_names(getattr(create, "__func__", create))
     out = {k: v for k, v in kwargs.items() if k in known}
     extra = {k: v for k, v in kwargs.items() if k not in known}
     if extra:
