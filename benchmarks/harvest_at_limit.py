@@ -146,8 +146,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"harvest at the limit: {args.requests:,} requests per client, limit {args.rpm:,.0f} "
             f"RPM ({limit_rps:g}/s, {args.burst_s:g} s window), latency "
             f"{args.latency_ms[0]:g}-{args.latency_ms[1]:g} ms, concurrency {args.concurrency}",
-            ["client", "answered", "failed", "steady req/s", "steady / limit", "overall / limit",
-             "429s", "429 share", "wall s"],
+            [
+                "client",
+                "answered",
+                "failed",
+                "steady req/s",
+                "steady / limit",
+                "overall / limit",
+                "429s",
+                "429 share",
+                "wall s",
+            ],
             rows,
         )
     )

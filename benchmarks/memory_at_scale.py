@@ -134,7 +134,11 @@ def run_child(phase: str, config: Path, timeout: float | None = None) -> dict[st
     env = {**os.environ, common.KEY_ENV: os.environ.get(common.KEY_ENV, "sk-bench")}
     out = subprocess.run(
         [sys.executable, __file__, "--child", phase, "--config", str(config)],
-        capture_output=True, text=True, env=env, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{phase} child failed:\n{out.stderr[-3000:]}")

@@ -5,7 +5,8 @@ Same model, same data, same batch size, one epoch each:
 - the baseline: `SFTTrainer(model=PATH, args=SFTConfig(...defaults...), train_dataset=...)`,
   what the TRL docs show; the only settings given are the ones it cannot run without
   (`bf16=False` on a CPU, no reporting), the batch size, and the LoRA config when the
-  student is trained with LoRA (so both train the same parameters);
+  student is trained with LoRA (so both train the same parameters); a second row turns off
+  the one default that costs speed (TRL's `gradient_checkpointing=True`);
 - `distill train` (`finetune.train.train(cfg)`) as a user runs it, with and without
   padding-free packing (`student.packing`); Liger kernels come on by themselves where they can
   (`use_liger: auto`: a CUDA GPU with `liger-kernel` installed), and the table says whether.
@@ -105,8 +106,10 @@ def split_tokens(tokenizer: Any, dataset_dir: Path, max_length: int) -> int:
 # --------------------------------------------------------------------------- the two trainers
 
 
-def baseline(model: str, dataset_dir: Path, out: Path, a: argparse.Namespace) -> dict[str, Any]:
-    """A plain SFTTrainer with TRL's defaults."""
+def baseline(
+    model: str, dataset_dir: Path, out: Path, a: argparse.Namespace, **overrides: Any
+) -> dict[str, Any]:
+    """A plain SFTTrainer with TRL's defaults (`overrides`: SFTConfig fields changed)."""
     import warnings
 
     from datasets import load_from_disk
@@ -118,8 +121,9 @@ def baseline(model: str, dataset_dir: Path, out: Path, a: argparse.Namespace) ->
     if a.lora:
         from peft import LoraConfig
 
-        peft_config = LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32,
-                                 target_modules="all-linear")
+        peft_config = LoraConfig(
+            task_type="CAUSAL_LM", r=16, lora_alpha=32, target_modules="all-linear"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         args = SFTConfig(
@@ -130,8 +134,12 @@ def baseline(model: str, dataset_dir: Path, out: Path, a: argparse.Namespace) ->
             bf16=a.device == "cuda",  # TRL's default; a CPU refuses it
             report_to="none",
             save_strategy="no",  # the baseline writes no checkpoints (distill does)
+            model_init_kwargs=(
+                {"attn_implementation": a.attn_implementation} if a.attn_implementation else None
+            ),
             disable_tqdm=True,
             seed=0,
+            **overrides,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=train, peft_config=peft_config)
         trainer.remove_callback(PrinterCallback)  # the table says it all
@@ -163,6 +171,7 @@ def distill(
         "packing": packing,
         "full_finetune": not a.lora,
         "learning_rate": 1e-3 if not a.lora else 2e-4,
+        "attn_implementation": a.attn_implementation,
     }
     cfg = RunConfig.model_validate(
         {
@@ -221,8 +230,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=2000, help="training rows")
     parser.add_argument("--batch-size", type=int, default=8, help="TRL's default")
     parser.add_argument("--max-length", type=int, default=1024, help="TRL's default")
-    parser.add_argument("--lora", action=argparse.BooleanOptionalAction, default=None,
-                        help="LoRA in both (default: full fine-tune for tiny, LoRA otherwise)")
+    parser.add_argument(
+        "--lora",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="LoRA in both (default: full fine-tune for tiny, LoRA otherwise)",
+    )
+    parser.add_argument(
+        "--attn-implementation",
+        default=None,
+        help="eager, sdpa, flash_attention_2, ... (default: transformers')",
+    )
     parser.add_argument("--vocab-size", type=int, default=1024)
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--layers", type=int, default=2)
@@ -262,6 +280,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tokens = split_tokens(tokenizer, dataset_dir, a.max_length)
         runs: dict[str, dict[str, Any]] = {}
         runs["TRL SFTTrainer, defaults"] = baseline(model, dataset_dir, work / "baseline", a)
+        # TRL's SFTConfig turns gradient checkpointing on by default (less memory, more
+        # compute); distill leaves it off unless asked: this row shows what that alone is worth
+        runs["TRL SFTTrainer, gradient_checkpointing off"] = baseline(
+            model, dataset_dir, work / "baseline-nogc", a, gradient_checkpointing=False
+        )
         runs["distill train, packing off"] = distill(
             model, dataset_dir, work / "runs", "nopack", False, a
         )
@@ -281,18 +304,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     liger_installed = importlib.util.find_spec("liger_kernel") is not None
     model_label = (
-        f"tiny random-init Llama (hidden {a.hidden_size}, {a.layers} layers, vocab "
-        f"{a.vocab_size})" if a.model == "tiny" else a.model
+        f"tiny random-init Llama (hidden {a.hidden_size}, {a.layers} layers, vocab {a.vocab_size})"
+        if a.model == "tiny"
+        else a.model
     )
     common.console.print(
         common.table(
             f"train throughput: {model_label}, {'LoRA r16' if a.lora else 'full fine-tune'}, "
             f"{a.rows:,} rows ({tokens:,} tokens), 1 epoch, batch {a.batch_size}, {hardware}",
-            ["trainer", "steps", "train s", "tokens/s", "vs TRL defaults", "packing", "liger",
-             "final loss"],
             [
-                (k, r["steps"], r["train_runtime_s"], r["tokens_per_s"], r["ratio"],
-                 "yes" if r["packing"] else "no", "yes" if r["liger"] else "no", r["final_loss"])
+                "trainer",
+                "steps",
+                "train s",
+                "tokens/s",
+                "vs TRL defaults",
+                "packing",
+                "liger",
+                "final loss",
+            ],
+            [
+                (
+                    k,
+                    r["steps"],
+                    r["train_runtime_s"],
+                    r["tokens_per_s"],
+                    r["ratio"],
+                    "yes" if r["packing"] else "no",
+                    "yes" if r["liger"] else "no",
+                    r["final_loss"],
+                )
                 for k, r in runs.items()
             ],
         )

@@ -49,7 +49,9 @@ def user_errors(fn: F) -> F:
         except DistillError as e:
             fail(str(e), e.exit_code)
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted:[/] run the same command again to carry on where it stopped")
+            err.print(
+                "[yellow]interrupted:[/] run the same command again to carry on where it stopped"
+            )
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -65,9 +67,15 @@ def _load(config: Path, overrides: dict[str, Any] | None = None) -> Any:
 @user_errors
 def harvest(
     config: ConfigArg,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="estimate tokens and cost; send nothing")] = False,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="send items that failed before again")] = False,
-    inputs: Annotated[Path | None, typer.Option(help="another inputs file (e.g. <run>/eval/failures.jsonl)")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="estimate tokens and cost; send nothing")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="send items that failed before again")
+    ] = False,
+    inputs: Annotated[
+        Path | None, typer.Option(help="another inputs file (e.g. <run>/eval/failures.jsonl)")
+    ] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="override budget_usd")] = None,
 ) -> None:
     """Send every input to the teacher once; resumable; never over budget."""
@@ -96,7 +104,10 @@ def harvest(
         )
         return
     result = do_harvest(
-        cfg, stats=HarvestStats(), retry_failed=retry_failed, progress=lambda s: harvest_progress(s, err)
+        cfg,
+        stats=HarvestStats(),
+        retry_failed=retry_failed,
+        progress=lambda s: harvest_progress(s, err),
     )
     s = result.stats
     out.print(
@@ -112,7 +123,9 @@ def harvest(
 def report(
     config: ConfigArg,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    html: Annotated[Path | None, typer.Option(help="write a self-contained HTML report here")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="write a self-contained HTML report here")
+    ] = None,
     md: Annotated[Path | None, typer.Option(help="write a Markdown report here")] = None,
 ) -> None:
     """What the teacher cost; with the later stages, what the student costs and the gap."""
@@ -138,7 +151,9 @@ def report(
 @user_errors
 def build(
     config: ConfigArg,
-    push_to_hub: Annotated[str | None, typer.Option(help="also push the dataset to this Hub repo")] = None,
+    push_to_hub: Annotated[
+        str | None, typer.Option(help="also push the dataset to this Hub repo")
+    ] = None,
 ) -> None:
     """Filter the teacher's answers into a Hugging Face dataset (train/validation/test)."""
     from synth.build import build as do_build
@@ -154,7 +169,9 @@ def build(
 @user_errors
 def train(
     config: ConfigArg,
-    no_resume: Annotated[bool, typer.Option("--no-resume", help="start over instead of resuming")] = False,
+    no_resume: Annotated[
+        bool, typer.Option("--no-resume", help="start over instead of resuming")
+    ] = False,
 ) -> None:
     """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
     from finetune.train import train as do_train
@@ -183,7 +200,9 @@ def evaluate(config: ConfigArg) -> None:
 @user_errors
 def run(
     config: ConfigArg,
-    force: Annotated[bool, typer.Option(help="redo every stage even when its output is current")] = False,
+    force: Annotated[
+        bool, typer.Option(help="redo every stage even when its output is current")
+    ] = False,
 ) -> None:
     """Harvest → build → train → eval → report, skipping stages whose output is current."""
     from synth.pipeline import run_pipeline, stages_table
@@ -197,9 +216,13 @@ def run(
 @app.command()
 @user_errors
 def demo(
-    dir: Annotated[Path, typer.Option("--dir", help="where the demo's run goes")] = Path("demo-run"),
+    dir: Annotated[Path, typer.Option("--dir", help="where the demo's run goes")] = Path(
+        "demo-run"
+    ),
     items: Annotated[int | None, typer.Option(help="use only the first N tickets (faster)")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="a smaller student, one epoch, a faster teacher")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="a smaller student, one epoch, a faster teacher")
+    ] = False,
 ) -> None:
     """The whole pipeline offline: simulated teacher, bundled tickets, a tiny student."""
     from synth.demo import run_demo
@@ -224,7 +247,9 @@ def sim(ctx: typer.Context) -> None:
 @user_errors
 def tiny_student(
     path: Annotated[Path, typer.Argument(help="folder to write the model to")],
-    config: Annotated[Path | None, typer.Option(help="train the tokenizer on this run's dataset/inputs")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="train the tokenizer on this run's dataset/inputs")
+    ] = None,
 ) -> None:
     """Build a tiny random-init Llama-style student with its own tokenizer (no download)."""
     from finetune.tiny import build_tiny_student_cli
@@ -275,7 +300,9 @@ def templates_render(
         if lineno == line:
             missing = [f for f in t.fields if f not in record]
             if missing:
-                raise InputError(f"{inputs}:{lineno}: record has no field '{missing[0]}' (template {t.name} uses it)")
+                raise InputError(
+                    f"{inputs}:{lineno}: record has no field '{missing[0]}' (template {t.name} uses it)"
+                )
             for m in t.render(record):
                 out.rule(m["role"], style="dim")
                 print(m["content"])

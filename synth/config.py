@@ -54,7 +54,8 @@ class TeacherConfig(Strict):
     model: str
     base_url: str | None = Field(None, description="an OpenAI-compatible server's /v1 URL")
     api_key_env: str | None = Field(
-        None, description="name of the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)"
+        None,
+        description="name of the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)",
     )
     concurrency: int = Field(16, ge=1, le=4096, description="requests in flight at most")
     rpm: float | None = Field(None, gt=0, description="requests/minute ceiling")
@@ -63,9 +64,12 @@ class TeacherConfig(Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="temperature, max_tokens, ...")
     samples_per_input: int = Field(1, ge=1, le=64, description="answers asked per input")
     structured_output: bool = Field(
-        True, description="ask for the template's json_schema the provider's way; off for servers that lack it"
+        True,
+        description="ask for the template's json_schema the provider's way; off for servers that lack it",
     )
-    logprobs: int | None = Field(None, ge=0, le=20, description="top-K log-probabilities per answer token")
+    logprobs: int | None = Field(
+        None, ge=0, le=20, description="top-K log-probabilities per answer token"
+    )
     max_attempts: int = Field(6, ge=1, le=50, description="attempts per request before it fails")
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
 
@@ -77,13 +81,19 @@ class TeacherConfig(Strict):
     @classmethod
     def _looks_like_a_name(cls, v: str | None) -> str | None:
         # catches the key itself pasted where its variable's name belongs
-        if v is not None and (v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()):
-            raise ValueError("must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself")
+        if v is not None and (
+            v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()
+        ):
+            raise ValueError(
+                "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself"
+            )
         return v
 
 
 class RunConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run folder: <runs_dir>/<name>/")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run folder: <runs_dir>/<name>/"
+    )
     runs_dir: Path = Path("runs")
     inputs: Path = Field(description="JSONL, one object per line")
     template: str = Field(description="a name under prompts/, or a path to a template file")
@@ -156,7 +166,9 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     path = Path(path)
     data = load_yaml(path)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config is a YAML mapping of keys (name, inputs, template, teacher, ...)")
+        raise ConfigError(
+            f"{path}: a config is a YAML mapping of keys (name, inputs, template, teacher, ...)"
+        )
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")

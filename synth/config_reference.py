@@ -20,8 +20,15 @@ from synth.config import PriceConfig, RunConfig, TeacherConfig
 
 def _type(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "").replace("NoneType", "None")
-    for prefix in ("<class '", "decimal.", "pathlib.", "finetune.config.", "evals.config.",
-                   "synth.config.", "synth.build_config."):
+    for prefix in (
+        "<class '",
+        "decimal.",
+        "pathlib.",
+        "finetune.config.",
+        "evals.config.",
+        "synth.config.",
+        "synth.build_config.",
+    ):
         text = text.replace(prefix, "")
     return text.replace("'>", "").replace(" | ", " or ")
 
@@ -63,7 +70,11 @@ def nested(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
     out = []
     for name, field in model.model_fields.items():
         for arg in (field.annotation, *typing.get_args(field.annotation)):
-            if isinstance(arg, type) and issubclass(arg, BaseModel) and arg not in {m for _, m, _ in SECTIONS}:
+            if (
+                isinstance(arg, type)
+                and issubclass(arg, BaseModel)
+                and arg not in {m for _, m, _ in SECTIONS}
+            ):
                 out.append((name, arg))
     return out
 

@@ -90,7 +90,10 @@ def write_demo_config(run_dir: Path, base_url: str, items: int | None, quick: bo
     inputs = EXAMPLE / "inputs.jsonl"
     if items is not None:
         inputs = run_dir / "inputs.jsonl"
-        with (EXAMPLE / "inputs.jsonl").open(encoding="utf-8") as src, inputs.open("w", encoding="utf-8") as dst:
+        with (
+            (EXAMPLE / "inputs.jsonl").open(encoding="utf-8") as src,
+            inputs.open("w", encoding="utf-8") as dst,
+        ):
             for i, line in enumerate(src):
                 if i >= items:
                     break
@@ -118,7 +121,9 @@ def write_demo_config(run_dir: Path, base_url: str, items: int | None, quick: bo
         "# Written by `distill demo`: the support-tickets example against the simulated teacher\n"
         "# (its base_url was a port of that demo run). Re-run all stages: distill run this-file\n"
     )
-    path.write_text(header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    path.write_text(
+        header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
@@ -146,14 +151,21 @@ def summary_table(result: PipelineResult, sim_bill: dict[str, Any]) -> Table:
         kept, total = funnel["kept"], funnel["items_in"]
         table.add_row("filter yield", f"{kept:,} of {total:,} kept ({kept / total:.1%})")
     for key, label in (
-        ("agreement with teacher", f"student agreement with teacher ({ev.get('split', 'test')} split)"),
+        (
+            "agreement with teacher",
+            f"student agreement with teacher ({ev.get('split', 'test')} split)",
+        ),
         ("student accuracy vs gold", "student accuracy vs gold labels"),
         ("teacher accuracy vs gold", "teacher accuracy vs gold labels"),
     ):
         if summary.get(key) is not None:
             table.add_row(label, f"{float(summary[key]):.1%}")
-    table.add_row("teacher cost per 1K requests", money((cc.get("teacher") or {}).get("per_1k_usd")))
-    table.add_row("student cost per 1K requests", money((cc.get("student") or {}).get("per_1k_usd")))
+    table.add_row(
+        "teacher cost per 1K requests", money((cc.get("teacher") or {}).get("per_1k_usd"))
+    )
+    table.add_row(
+        "student cost per 1K requests", money((cc.get("student") or {}).get("per_1k_usd"))
+    )
     be = cc.get("break_even_requests")
     table.add_row(
         "break-even volume",
@@ -164,7 +176,7 @@ def summary_table(result: PipelineResult, sim_bill: dict[str, Any]) -> Table:
         table.add_row(
             f"monthly saving at {monthly['requests']:,} requests", money(monthly["saving_usd"], 2)
         )
-    student = (result.cfg.student.full_finetune if result.cfg.student else False)
+    student = result.cfg.student.full_finetune if result.cfg.student else False
     table.add_row("student", "tiny Llama, full fine-tune" if student else "LoRA adapter")
     if result.html_path:
         table.add_row("report", str(result.html_path))

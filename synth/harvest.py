@@ -94,7 +94,9 @@ def plan(cfg: RunConfig) -> Plan:
     params = {**template.params, **t.params}
     max_out = params.get("max_completion_tokens", params.get("max_tokens"))
     if max_out is not None and (not isinstance(max_out, int) or max_out < 1):
-        raise ConfigError(f"{cfg.config_path}: teacher.params.max_tokens: must be a positive integer")
+        raise ConfigError(
+            f"{cfg.config_path}: teacher.params.max_tokens: must be a positive integer"
+        )
     if t.provider == "anthropic" and "max_tokens" not in params:
         raise ConfigError(
             f"{cfg.config_path}: teacher.params.max_tokens: Anthropic requires it; set it in the config or the template's params"
@@ -123,7 +125,9 @@ def iter_items(p: Plan) -> Iterator[NewItem]:
             logprobs=t.logprobs,
         )
         for sample in range(t.samples_per_input):
-            yield NewItem(request_key(t.provider, request, sample), line, sample, record, request, t.provider)
+            yield NewItem(
+                request_key(t.provider, request, sample), line, sample, record, request, t.provider
+            )
 
 
 def dry_run(cfg: RunConfig) -> DryRun:
@@ -173,10 +177,15 @@ class Harvester:
         t = self.cfg.teacher
         per_hour = self.p.price.per_hour
         self.run_id = self.journal.start_run(
-            provider=t.provider, model=t.model, budget_usd=self.cfg.budget_usd, per_hour_usd=per_hour
+            provider=t.provider,
+            model=t.model,
+            budget_usd=self.cfg.budget_usd,
+            per_hour_usd=per_hour,
         )
         ticker = asyncio.create_task(self._bill_hours(per_hour)) if per_hour else None
-        queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(maxsize=t.concurrency * 2)
+        queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(
+            maxsize=t.concurrency * 2
+        )
         workers = [asyncio.create_task(self._worker(queue)) for _ in range(t.concurrency)]
         try:
             for key, request in self.journal.iter_pending():
@@ -240,7 +249,9 @@ class Harvester:
 
         async def on_retry(err: ProviderError, decision: Decision, wait: float) -> None:
             outcome = "rate_limited" if decision.rate_limited else "retry"
-            self.journal.record_attempt(key, self.run_id, attempt_started[0], outcome, err.status, str(err))
+            self.journal.record_attempt(
+                key, self.run_id, attempt_started[0], outcome, err.status, str(err)
+            )
             attempt_started[0] = time.time() + wait
             self.stats.retries += 1
             self.limiter.observe(err.headers)
@@ -259,14 +270,22 @@ class Harvester:
                 self.stop_reason = "auth"
                 self.auth_error = str(err)
                 self.journal.mark_failed(
-                    key, str(err), run_id=self.run_id, started_at=attempt_started[0],
-                    status=err.status, outcome="auth", state="pending",
+                    key,
+                    str(err),
+                    run_id=self.run_id,
+                    started_at=attempt_started[0],
+                    status=err.status,
+                    outcome="auth",
+                    state="pending",
                 )
                 await self.budget.release(worst)
                 return
             self.journal.mark_failed(
-                key, str(err) or decision.reason, run_id=self.run_id,
-                started_at=attempt_started[0], status=err.status,
+                key,
+                str(err) or decision.reason,
+                run_id=self.run_id,
+                started_at=attempt_started[0],
+                status=err.status,
                 outcome="rate_limited" if decision.rate_limited else "failed",
             )
             if decision.rate_limited:
@@ -279,7 +298,9 @@ class Harvester:
             self.stats.in_flight -= 1
             raise
         cost = self.p.price.cost(response.usage)
-        self.journal.mark_done(key, response, cost, run_id=self.run_id, started_at=attempt_started[0])
+        self.journal.mark_done(
+            key, response, cost, run_id=self.run_id, started_at=attempt_started[0]
+        )
         await self.budget.settle(worst, cost)
         self.stats.in_flight -= 1
         self.stats.done += 1

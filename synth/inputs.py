@@ -32,7 +32,9 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as e:
-                    raise InputError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+                    raise InputError(
+                        f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})"
+                    ) from None
                 if not isinstance(record, dict):
                     raise InputError(
                         f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
@@ -42,7 +44,9 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InputError(f"{path}:{lineno + 1}: not valid UTF-8") from None
 
 
-def render_records(path: Path, template: Template) -> Iterator[tuple[int, dict[str, Any], list[dict[str, str]]]]:
+def render_records(
+    path: Path, template: Template
+) -> Iterator[tuple[int, dict[str, Any], list[dict[str, str]]]]:
     """(line, record, messages) for every record; names the line and field that fails."""
     fields = template.fields
     for lineno, record in iter_records(path):

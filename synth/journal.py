@@ -221,7 +221,12 @@ class Journal:
         return self.count() - keys_before
 
     def start_run(
-        self, *, provider: str, model: str, budget_usd: Decimal | None, per_hour_usd: Decimal | None = None
+        self,
+        *,
+        provider: str,
+        model: str,
+        budget_usd: Decimal | None,
+        per_hour_usd: Decimal | None = None,
     ) -> int:
         """Open a run; requests a crash left in flight go back to pending, their worst case
         recorded as possibly billed (`orphaned_usd`), which the budget keeps counting."""
@@ -229,8 +234,12 @@ class Journal:
         with self.db:
             self.db.execute("BEGIN")
             orphaned = sum(
-                (Decimal(r[0] or "0") for r in self.db.execute(
-                    "SELECT reserved_usd FROM items WHERE state = ?", (IN_FLIGHT,))),
+                (
+                    Decimal(r[0] or "0")
+                    for r in self.db.execute(
+                        "SELECT reserved_usd FROM items WHERE state = ?", (IN_FLIGHT,)
+                    )
+                ),
                 Decimal(0),
             )
             self.db.execute(
@@ -246,8 +255,12 @@ class Journal:
                 "INSERT INTO runs (started_at, status, provider, model, budget_usd, orphaned_usd, "
                 "per_hour_usd) VALUES (?, 'running', ?, ?, ?, ?, ?)",
                 (
-                    now, provider, model, None if budget_usd is None else str(budget_usd),
-                    str(orphaned), None if per_hour_usd is None else str(per_hour_usd),
+                    now,
+                    provider,
+                    model,
+                    None if budget_usd is None else str(budget_usd),
+                    str(orphaned),
+                    None if per_hour_usd is None else str(per_hour_usd),
                 ),
             )
         return int(cur.lastrowid)
@@ -255,7 +268,8 @@ class Journal:
     def end_run(self, run_id: int, status: str) -> None:
         with self.db:
             self.db.execute(
-                "UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", (status, time.time(), run_id)
+                "UPDATE runs SET status = ?, ended_at = ? WHERE id = ?",
+                (status, time.time(), run_id),
             )
 
     def retry_failed(self) -> int:
@@ -295,8 +309,16 @@ class Journal:
             "input_tokens, output_tokens, cost_usd) VALUES (?,?,?,?,?,?,?,?,?,?)"
         )
         args = (
-            key, run_id, started_at, time.time(), outcome, status, error,
-            input_tokens, output_tokens, None if cost_usd is None else str(cost_usd),
+            key,
+            run_id,
+            started_at,
+            time.time(),
+            outcome,
+            status,
+            error,
+            input_tokens,
+            output_tokens,
+            None if cost_usd is None else str(cost_usd),
         )
         if final:
             self.db.execute(sql, args)
@@ -324,8 +346,16 @@ class Journal:
         with self.db:
             self.db.execute("BEGIN")
             self.record_attempt(
-                key, run_id, started_at, "ok", status, None, u.input_tokens, u.output_tokens,
-                cost_usd, final=True,
+                key,
+                run_id,
+                started_at,
+                "ok",
+                status,
+                None,
+                u.input_tokens,
+                u.output_tokens,
+                cost_usd,
+                final=True,
             )
             self.db.execute(
                 "UPDATE items SET state = ?, reserved_usd = NULL, response_text = ?, "
@@ -445,11 +475,18 @@ class Journal:
             "COALESCE(SUM(latency_s), 0) "
             "FROM items"
         ).fetchone()
-        token_cost = sum((Decimal(r[0]) for r in self.db.execute(
-            "SELECT cost_usd FROM attempts WHERE cost_usd IS NOT NULL")), Decimal(0))
+        token_cost = sum(
+            (
+                Decimal(r[0])
+                for r in self.db.execute("SELECT cost_usd FROM attempts WHERE cost_usd IS NOT NULL")
+            ),
+            Decimal(0),
+        )
         hourly = self.hourly_cost_usd()
-        orphaned = sum((Decimal(r[0] or "0") for r in self.db.execute(
-            "SELECT orphaned_usd FROM runs")), Decimal(0))
+        orphaned = sum(
+            (Decimal(r[0] or "0") for r in self.db.execute("SELECT orphaned_usd FROM runs")),
+            Decimal(0),
+        )
         done = row[1] or 0
         return {
             "items": row[0],

@@ -105,7 +105,8 @@ def migrate(db: sqlite3.Connection) -> list[str]:
         with db:
             fn(db)
             db.execute(
-                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, time.time())
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (fn.__name__, time.time()),
             )
         applied.append(fn.__name__)
     return applied

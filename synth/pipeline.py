@@ -84,7 +84,9 @@ class Stamps:
 
     def write(self, stage: str, fingerprint: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / f"{stage}.json").write_text(json.dumps({"fingerprint": fingerprint, "at": time.time()}))
+        (self.dir / f"{stage}.json").write_text(
+            json.dumps({"fingerprint": fingerprint, "at": time.time()})
+        )
 
 
 def fingerprints(cfg: RunConfig, stamps: Stamps) -> dict[str, Callable[[], str]]:
@@ -93,13 +95,17 @@ def fingerprints(cfg: RunConfig, stamps: Stamps) -> dict[str, Callable[[], str]]
 
     def harvest() -> str:
         return _digest(
-            _file_digest(cfg.inputs), _file_digest(find_template(cfg.template, cfg.base_dir)),
-            _section(cfg, "teacher"), str(cfg.budget_usd),
+            _file_digest(cfg.inputs),
+            _file_digest(find_template(cfg.template, cfg.base_dir)),
+            _section(cfg, "teacher"),
+            str(cfg.budget_usd),
         )
 
     def build() -> str:
         return _digest(
-            _journal_digest(cfg), _section(cfg, "filters"), _section(cfg, "dataset"),
+            _journal_digest(cfg),
+            _section(cfg, "filters"),
+            _section(cfg, "dataset"),
             _file_digest(find_template(cfg.template, cfg.base_dir)),
         )
 
@@ -128,7 +134,9 @@ def run_pipeline(
 
     console = console or Console(stderr=True)
     if cfg.student is None:
-        raise ConfigError(f"{cfg.config_path}: student: required by distill run (the model to train)")
+        raise ConfigError(
+            f"{cfg.config_path}: student: required by distill run (the model to train)"
+        )
     stamps = Stamps(cfg.run_dir)
     fps = fingerprints(cfg, stamps)
     result = PipelineResult(cfg)

@@ -55,13 +55,20 @@ class HarvestView:
         spent = s.prior_spent_usd + s.spent_usd
         budget = f" / ${s.budget_usd:,.2f}" if s.budget_usd is not None else ""
         line = Text.assemble(
-            ("done ", "dim"), (f"{s.done}", "green"),
-            ("  failed ", "dim"), (f"{s.failed}", "red" if s.failed else ""),
-            ("  in flight ", "dim"), f"{s.in_flight}",
-            ("  ", ""), f"{rate:.1f} req/s",
-            ("  tokens ", "dim"), f"{_tokens(s.input_tokens)} in / {_tokens(s.output_tokens)} out",
-            ("  retries ", "dim"), f"{s.retries} ({s.rate_limited} × 429)",
-            ("  $", "dim"), (f"{spent:,.4f}{budget}", "yellow"),
+            ("done ", "dim"),
+            (f"{s.done}", "green"),
+            ("  failed ", "dim"),
+            (f"{s.failed}", "red" if s.failed else ""),
+            ("  in flight ", "dim"),
+            f"{s.in_flight}",
+            ("  ", ""),
+            f"{rate:.1f} req/s",
+            ("  tokens ", "dim"),
+            f"{_tokens(s.input_tokens)} in / {_tokens(s.output_tokens)} out",
+            ("  retries ", "dim"),
+            f"{s.retries} ({s.rate_limited} × 429)",
+            ("  $", "dim"),
+            (f"{spent:,.4f}{budget}", "yellow"),
         )
         return Group(head, line)
 

@@ -22,7 +22,9 @@ def _money(d: Decimal) -> float:
 
 def cost_report(cfg: RunConfig) -> dict[str, Any]:
     if not cfg.journal_path.exists():
-        raise StageError(f"no harvest yet for run '{cfg.name}' ({cfg.journal_path}): run distill harvest first")
+        raise StageError(
+            f"no harvest yet for run '{cfg.name}' ({cfg.journal_path}): run distill harvest first"
+        )
     with Journal(cfg.journal_path, readonly=True) as j:
         t = j.totals()
         per_model = []
@@ -32,16 +34,28 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
             "FROM items GROUP BY provider, model ORDER BY provider, model"
         ):
             cost = sum(
-                (Decimal(r[0]) for r in j.db.execute(
-                    "SELECT a.cost_usd FROM attempts a JOIN items i ON a.key = i.key "
-                    "WHERE a.cost_usd IS NOT NULL AND i.provider = ? AND i.model = ?", (provider, model))),
+                (
+                    Decimal(r[0])
+                    for r in j.db.execute(
+                        "SELECT a.cost_usd FROM attempts a JOIN items i ON a.key = i.key "
+                        "WHERE a.cost_usd IS NOT NULL AND i.provider = ? AND i.model = ?",
+                        (provider, model),
+                    )
+                ),
                 Decimal(0),
             )
-            per_model.append({
-                "provider": provider, "model": model, "items": n, "succeeded": done or 0,
-                "input_tokens": tin, "output_tokens": tout, "cached_input_tokens": tcached,
-                "cost_usd": _money(cost),
-            })
+            per_model.append(
+                {
+                    "provider": provider,
+                    "model": model,
+                    "items": n,
+                    "succeeded": done or 0,
+                    "input_tokens": tin,
+                    "output_tokens": tout,
+                    "cached_input_tokens": tcached,
+                    "cost_usd": _money(cost),
+                }
+            )
         runs = j.runs()
     wall = sum((r["ended_at"] or r["started_at"]) - r["started_at"] for r in runs)
     succeeded = t["succeeded"]
@@ -87,7 +101,11 @@ def cost_table(r: dict[str, Any]) -> Table:
         ("  of which cached", f"{r['cached_input_tokens']:,}"),
         ("output tokens", f"{r['output_tokens']:,}"),
         ("cost", f"${r['cost_usd']:,.4f}"),
-        *([("  of which GPU hours", f"${r['hourly_cost_usd']:,.4f}")] if r["hourly_cost_usd"] else []),
+        *(
+            [("  of which GPU hours", f"${r['hourly_cost_usd']:,.4f}")]
+            if r["hourly_cost_usd"]
+            else []
+        ),
     ]
     if r["orphaned_usd"]:
         rows.append(("in flight at a crash (worst case)", f"${r['orphaned_usd']:,.4f}"))

@@ -38,8 +38,12 @@ _ENV = jinja2.sandbox.SandboxedEnvironment(
 class TemplateOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    labels: list[str] | None = Field(None, min_length=2, description="classification: the allowed answers")
-    json_schema: dict[str, Any] | None = Field(None, description="structured output: a JSON Schema object")
+    labels: list[str] | None = Field(
+        None, min_length=2, description="classification: the allowed answers"
+    )
+    json_schema: dict[str, Any] | None = Field(
+        None, description="structured output: a JSON Schema object"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> TemplateOutput:
@@ -73,7 +77,9 @@ class Template:
             self._system = _ENV.from_string(spec.system) if spec.system else None
             self._user = _ENV.from_string(spec.user)
         except jinja2.TemplateSyntaxError as e:
-            raise TemplateError(f"{path}: Jinja syntax error in template (line {e.lineno}): {e.message}") from None
+            raise TemplateError(
+                f"{path}: Jinja syntax error in template (line {e.lineno}): {e.message}"
+            ) from None
 
     @property
     def description(self) -> str:
@@ -121,7 +127,11 @@ class Template:
 def template_dirs(base_dir: Path | None = None) -> list[Path]:
     """Where names are looked up: <config dir>/prompts, ./prompts, then the bundled prompts/."""
     dirs = []
-    for d in ((base_dir / "prompts") if base_dir else None, Path.cwd() / "prompts", BUNDLED_PROMPTS):
+    for d in (
+        (base_dir / "prompts") if base_dir else None,
+        Path.cwd() / "prompts",
+        BUNDLED_PROMPTS,
+    ):
         if d is not None and d.is_dir() and d.resolve() not in [x.resolve() for x in dirs]:
             dirs.append(d)
     return dirs
@@ -139,7 +149,9 @@ def find_template(name_or_path: str, base_dir: Path | None = None) -> Path:
             if (d / f"{name_or_path}{suffix}").is_file():
                 return d / f"{name_or_path}{suffix}"
     known = ", ".join(sorted(n for n, _ in iter_templates(base_dir))) or "none"
-    raise TemplateError(f"no template named '{name_or_path}' (known: {known}); or give a path to a .yaml file")
+    raise TemplateError(
+        f"no template named '{name_or_path}' (known: {known}); or give a path to a .yaml file"
+    )
 
 
 def load_template(name_or_path: str, base_dir: Path | None = None) -> Template:
@@ -161,9 +173,13 @@ def load_template(name_or_path: str, base_dir: Path | None = None) -> Template:
         import jsonschema
 
         try:
-            jsonschema.validators.validator_for(spec.output.json_schema).check_schema(spec.output.json_schema)
+            jsonschema.validators.validator_for(spec.output.json_schema).check_schema(
+                spec.output.json_schema
+            )
         except jsonschema.SchemaError as e:
-            raise TemplateError(f"{path}: output.json_schema is not a valid JSON Schema: {e.message}") from None
+            raise TemplateError(
+                f"{path}: output.json_schema is not a valid JSON Schema: {e.message}"
+            ) from None
     return Template(path.stem, path, spec)
 
 

@@ -17,9 +17,20 @@ REPO = Path(__file__).resolve().parent.parent
 def smoke(script: str, tmp_path: Path, *extra: str, timeout: float = 240) -> dict:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), "--smoke",
-         "--out", str(out), "--workdir", str(tmp_path / "work"), *extra],
-        capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / f"{script}.py"),
+            "--smoke",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     files = list(out.glob("*.json"))
@@ -55,12 +66,12 @@ def test_memory_at_scale_smoke(tmp_path: Path) -> None:
     assert data["floor"]["peak_rss_mb"] > 0
 
 
-@pytest.mark.slow
 def test_train_throughput_smoke(tmp_path: Path) -> None:
     pytest.importorskip("trl")
     data = smoke("train_throughput", tmp_path)
     assert set(data["runs"]) == {
         "TRL SFTTrainer, defaults",
+        "TRL SFTTrainer, gradient_checkpointing off",
         "distill train, packing off",
         "distill train, packing on (padding-free)",
     }

@@ -20,8 +20,15 @@ def test_quick_demo_runs_every_stage_then_skips_them(tmp_path: Path) -> None:
     rows = {str(c) for col in table.columns for c in col._cells}
     assert any("student agreement with teacher" in r for r in rows)
     assert any("break-even volume" in r for r in rows)
-    for path in ("journal.sqlite", "build/funnel.json", "dataset/dataset_dict.json",
-                 "student/training_summary.json", "eval/metrics.json", "report.html", "report.md"):
+    for path in (
+        "journal.sqlite",
+        "build/funnel.json",
+        "dataset/dataset_dict.json",
+        "student/training_summary.json",
+        "eval/metrics.json",
+        "report.html",
+        "report.md",
+    ):
         assert (run / path).exists(), path
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert metrics["task"] == "classification" and metrics["items"] > 0
@@ -29,7 +36,10 @@ def test_quick_demo_runs_every_stage_then_skips_them(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "demo" / "config.yaml")
     result = run_pipeline(cfg, console=console)
     assert [(r.stage, r.status) for r in result.records][:4] == [
-        ("harvest", "skipped"), ("build", "skipped"), ("train", "skipped"), ("eval", "skipped"),
+        ("harvest", "skipped"),
+        ("build", "skipped"),
+        ("train", "skipped"),
+        ("eval", "skipped"),
     ]
     # a changed eval section re-runs eval only
     cfg.eval.limit = 10

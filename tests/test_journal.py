@@ -12,7 +12,9 @@ from synth.providers.base import ChatRequest, ChatResponse, Usage
 
 
 def _item(i: int) -> NewItem:
-    req = ChatRequest(model="m", messages=[{"role": "user", "content": f"q{i}"}], params={"max_tokens": 5})
+    req = ChatRequest(
+        model="m", messages=[{"role": "user", "content": f"q{i}"}], params={"max_tokens": 5}
+    )
     return NewItem(request_key("openai", req, 0), i + 1, 0, {"q": i}, req, "openai")
 
 
@@ -31,7 +33,9 @@ def test_old_journal_opens_and_is_migrated(tmp_path: Path) -> None:
 
 
 def test_key_depends_on_everything_asked() -> None:
-    req = ChatRequest(model="m", messages=[{"role": "user", "content": "q"}], params={"temperature": 0})
+    req = ChatRequest(
+        model="m", messages=[{"role": "user", "content": "q"}], params={"temperature": 0}
+    )
     keys = {
         request_key("openai", req, 0),
         request_key("openai", req, 1),
@@ -40,7 +44,9 @@ def test_key_depends_on_everything_asked() -> None:
         request_key("openai", ChatRequest("m", req.messages, {"temperature": 1}), 0),
     }
     assert len(keys) == 5
-    assert request_key("openai", req, 0) == request_key("openai", ChatRequest("m", [dict(req.messages[0])], {"temperature": 0}), 0)
+    assert request_key("openai", req, 0) == request_key(
+        "openai", ChatRequest("m", [dict(req.messages[0])], {"temperature": 0}), 0
+    )
 
 
 def test_add_items_is_atomic_and_resume_state(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ import pytest
 
 from synth.limits import (
     HEADER_SAFETY,
-    REQUEST_HEADER_SAFETY,
     MAX_HOLD_S,
     RECOVERY_SUCCESSES,
+    REQUEST_HEADER_SAFETY,
     Limiter,
     Window,
     parse_duration_s,
@@ -479,3 +479,31 @@ def test_a_cancelled_waiter_takes_nothing() -> None:
             assert lim.in_flight == 1
 
     asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- late starts, probe
+
+
+def test_late_wake_ups_do_not_lower_the_rate() -> None:
+    """A busy event loop wakes the paced request late; the next one makes up for it."""
+    vt = VirtualTime()
+    late_s = 0.004  # every timer fires 4 ms late: 8% of a 50 ms gap
+
+    async def late_sleep(seconds: float) -> None:
+        await vt.sleep(seconds + late_s)
+
+    lim = Limiter(1000, 1200, clock=vt.clock, sleep=late_sleep, wall_clock=lambda: WALL)
+    starts, _ = launch(vt, lim, [0] * 201)
+    # 200 gaps of 50 ms: 10 s, give or take one late wake-up (not 200 of them)
+    assert starts[-1] == pytest.approx(10.0, abs=2 * late_s)
+    assert most_in_any_window(starts) <= 1200 / 60 + 1
+
+
+def test_a_probe_goes_alone_until_it_ends() -> None:
+    vt = VirtualTime()
+    lim = Limiter(8, probe=True, clock=vt.clock, sleep=vt.sleep, wall_clock=lambda: WALL)
+    starts, in_flight = launch(vt, lim, [0] * 5, hold_s=0.2)
+    assert starts == [0.0, 0.2, 0.2, 0.2, 0.2]  # one first; the rest once it has ended
+    assert max(in_flight) == 4
+    paced = Limiter(8, rpm=600, probe=True, clock=vt.clock, sleep=vt.sleep)
+    assert not paced._probing  # a configured rate needs no probe

@@ -26,7 +26,11 @@ FINISH = {
 
 def _message(err: anthropic.APIStatusError) -> str:
     body = err.body
-    if isinstance(body, dict) and isinstance(body.get("error"), dict) and body["error"].get("message"):
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("error"), dict)
+        and body["error"].get("message")
+    ):
         return f"{err.status_code}: {body['error']['message']}"
     return f"{err.status_code}: {err.message}"
 
@@ -77,21 +81,29 @@ class AnthropicProvider:
     async def complete(self, req: ChatRequest) -> ChatResponse:
         t0 = time.monotonic()
         try:
-            raw = await self.client.messages.with_raw_response.create(**split_known(self.client.messages.create, self.request_kwargs(req)))
+            raw = await self.client.messages.with_raw_response.create(
+                **split_known(self.client.messages.create, self.request_kwargs(req))
+            )
             message = raw.parse()
             if inspect.isawaitable(message):  # the async raw response parses asynchronously
                 message = await message
         except anthropic.APIStatusError as e:
-            raise ProviderError(_message(e), status=e.status_code, headers=dict(e.response.headers)) from None
+            raise ProviderError(
+                _message(e), status=e.status_code, headers=dict(e.response.headers)
+            ) from None
         except anthropic.APITimeoutError:
             raise ProviderError("request timed out", kind="timeout") from None
         except anthropic.APIConnectionError as e:
-            raise ProviderError(f"connection failed: {e.__cause__ or e}", kind="connection") from None
+            raise ProviderError(
+                f"connection failed: {e.__cause__ or e}", kind="connection"
+            ) from None
         except anthropic.APIResponseValidationError as e:
             raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
         latency = time.monotonic() - t0
         headers = {k.lower(): v for k, v in raw.headers.items()}
-        text = "".join(getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text")
+        text = "".join(
+            getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
+        )
         u = message.usage
         cache_read = getattr(u, "cache_read_input_tokens", None) or 0
         cache_write = getattr(u, "cache_creation_input_tokens", None) or 0

@@ -16,7 +16,12 @@ import openai
 from synth.errors import ProviderError
 from synth.providers.base import ChatRequest, ChatResponse, Usage, split_known
 
-FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter", "tool_calls": "stop"}
+FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "stop",
+}
 
 
 def _strict_ok(schema: dict[str, Any]) -> bool:
@@ -81,22 +86,33 @@ class OpenAIProvider:
     async def complete(self, req: ChatRequest) -> ChatResponse:
         t0 = time.monotonic()
         try:
-            raw = await self.client.chat.completions.with_raw_response.create(**split_known(self.client.chat.completions.create, self.request_kwargs(req)))
+            raw = await self.client.chat.completions.with_raw_response.create(
+                **split_known(self.client.chat.completions.create, self.request_kwargs(req))
+            )
             completion = raw.parse()
             if inspect.isawaitable(completion):  # the async raw response parses asynchronously
                 completion = await completion
         except openai.APIStatusError as e:
-            raise ProviderError(_message(e), status=e.status_code, headers=dict(e.response.headers)) from None
+            raise ProviderError(
+                _message(e), status=e.status_code, headers=dict(e.response.headers)
+            ) from None
         except openai.APITimeoutError:
             raise ProviderError("request timed out", kind="timeout") from None
         except openai.APIConnectionError as e:
-            raise ProviderError(f"connection failed: {e.__cause__ or e}", kind="connection") from None
+            raise ProviderError(
+                f"connection failed: {e.__cause__ or e}", kind="connection"
+            ) from None
         except openai.APIResponseValidationError as e:
             raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
         latency = time.monotonic() - t0
         headers = {k.lower(): v for k, v in raw.headers.items()}
         if not completion.choices:
-            raise ProviderError("response has no choices", status=raw.status_code, headers=headers, kind="bad_response")
+            raise ProviderError(
+                "response has no choices",
+                status=raw.status_code,
+                headers=headers,
+                kind="bad_response",
+            )
         choice = completion.choices[0]
         usage = completion.usage
         details = getattr(usage, "prompt_tokens_details", None) if usage else None
@@ -108,7 +124,9 @@ class OpenAIProvider:
             usage=Usage(
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
-                cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+                cached_input_tokens=(getattr(details, "cached_tokens", None) or 0)
+                if details
+                else 0,
             ),
             finish_reason=finish,
             refusal=refusal,
