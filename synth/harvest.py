@@ -344,7 +344,6 @@ async def harvest_async(
                 journal.retry_failed()
             stats.total = journal.count(current=True)
             stats.already_done = journal.count("done", current=True)
-            stats.failed = 0
             h = Harvester(p, journal, provider, stats)
             with progress(stats) if progress else nullcontext():
                 status = await h.run()

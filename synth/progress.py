@@ -102,20 +102,28 @@ def step_progress(label: str, console: Console | None = None) -> Iterator[Callab
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
     )
-    with Progress(*columns, console=console, refresh_per_second=4) as bar:
-        task = bar.add_task(label, total=None, info="")
-        info: dict[str, str] = {}
+    # the bar appears with the first event, so that a user's mistake caught before any work
+    # starts (no dataset yet, a bad student section) prints its one line and nothing else
+    bar = Progress(*columns, console=console, refresh_per_second=4)
+    task = bar.add_task(label, total=None, info="")
+    info: dict[str, str] = {}
 
-        def update(event: dict[str, Any] | int, total: int | None = None) -> None:
-            if isinstance(event, int):
-                bar.update(task, completed=event, total=total)
-                return
-            if event.get("total_steps"):
-                bar.update(task, total=event["total_steps"])
-            if "loss" in event:
-                info["loss"] = f"loss {event['loss']:.3f}"
-            if "eval_loss" in event:
-                info["eval"] = f"val loss {event['eval_loss']:.3f}"
-            bar.update(task, completed=event.get("step", 0), info="  ".join(info.values()))
+    def update(event: dict[str, Any] | int, total: int | None = None) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        if isinstance(event, int):
+            bar.update(task, completed=event, total=total)
+            return
+        if event.get("total_steps"):
+            bar.update(task, total=event["total_steps"])
+        if "loss" in event:
+            info["loss"] = f"loss {event['loss']:.3f}"
+        if "eval_loss" in event:
+            info["eval"] = f"val loss {event['eval_loss']:.3f}"
+        bar.update(task, completed=event.get("step", 0), info="  ".join(info.values()))
 
+    try:
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()

@@ -265,5 +265,6 @@ def test_400_fails_the_item_with_the_providers_message(tmp_path: Path, sim: SimS
     result = harvest(run.cfg())
     with Journal(run.cfg().journal_path, readonly=True) as j:
         failed = list(j.iter_items("failed"))
-    if failed:  # the sim validates temperature like the API does
-        assert result.stats.failed == 3 and all(i.last_error.startswith("400") for i in failed)
+    # the sim validates temperature (0..2) as the API does: each item fails with its message
+    assert result.status == "finished" and result.stats.failed == 3 and len(failed) == 3
+    assert all(i.last_error.startswith("400") and "temperature" in i.last_error for i in failed)
