@@ -16,7 +16,7 @@ and is not counted. Phases:
   rows are what a harvest writes, without waiting an hour for the teacher;
 - `floor`: the same imports and nothing else (Python + the libraries), for reference.
 
-    python benchmarks/memory_at_scale.py                    # 100K and 1M; harvest 10K and 50K
+    python benchmarks/memory_at_scale.py                    # 100K and 1M; harvest 10K and 100K
     python benchmarks/memory_at_scale.py --sizes 100000 --harvest-sizes 100000
 
 Inputs are varied tickets (random words from a fixed vocabulary) so that the near-duplicate
@@ -43,6 +43,7 @@ from benchmarks import common  # noqa: E402
 
 TARGET_GROWTH = 1.2
 TARGET_MB = 400.0
+WATCH_S = 60  # seconds between progress lines of a running phase
 LABELS = common.TEMPLATE["output"]["labels"]  # type: ignore[index]
 
 
@@ -131,18 +132,55 @@ def child(phase: str, config: Path) -> dict[str, Any]:
 
 
 def run_child(phase: str, config: Path, timeout: float | None = None) -> dict[str, Any]:
+    """Run one phase in a fresh process; every `WATCH_S` print its peak RSS so far (and, for a
+    harvest, how many items are answered), so that a long run shows its trend as it goes."""
     env = {**os.environ, common.KEY_ENV: os.environ.get(common.KEY_ENV, "sk-bench")}
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, __file__, "--child", phase, "--config", str(config)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-        timeout=timeout,
-        check=False,
     )
-    if out.returncode != 0:
-        raise RuntimeError(f"{phase} child failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    t0 = time.monotonic()
+    while True:
+        try:
+            stdout, stderr = proc.communicate(timeout=WATCH_S)
+            break
+        except subprocess.TimeoutExpired:
+            elapsed = time.monotonic() - t0
+            if timeout is not None and elapsed > timeout:
+                proc.kill()
+                raise
+            common.console.print(f"  {phase}: {elapsed:,.0f} s, {_watch(proc.pid, phase, config)}")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{phase} child failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _watch(pid: int, phase: str, config: Path) -> str:
+    """A running child's peak RSS so far, and the items answered (a harvest's journal)."""
+    import sqlite3
+
+    from synth.config import load_config
+
+    parts = []
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+        parts.append(f"peak RSS so far {int(hwm.split()[1]) / 1024:.1f} MB")
+    except (OSError, StopIteration):
+        pass
+    if phase == "harvest":
+        try:
+            path = load_config(config).journal_path
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            done = db.execute("SELECT COUNT(*) FROM items WHERE state = 'done'").fetchone()[0]
+            db.close()
+            parts.append(f"{done:,} answered")
+        except sqlite3.Error:
+            pass
+    return ", ".join(parts) or "running"
 
 
 # --------------------------------------------------------------------------- the parent
@@ -196,8 +234,8 @@ def _growth(by_size: dict[int, dict[str, Any]]) -> float | None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--harvest-sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--harvest-sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--no-build", action="store_true", help="journal (and harvest) only")
     parser.add_argument("--keep", action="store_true", help="keep the run folders (--workdir)")
     parser.add_argument("--child", metavar="PHASE", help=argparse.SUPPRESS)
@@ -209,6 +247,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     if args.smoke:
         args.sizes, args.harvest_sizes = [200, 1000], [100]
+        global WATCH_S
+        WATCH_S = 0.5  # the progress lines run too
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="distill-bench-") as tmp:

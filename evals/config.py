@@ -57,32 +57,37 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gold_field: str | None = Field(
-        None, description="input record field holding the reference answer (label, object or text)"
+        default=None,
+        description="input record field holding the reference answer (label, object or text)",
     )
     split: Literal["train", "validation", "test"] = Field(
-        "test", description="the dataset split the student is evaluated on"
+        default="test", description="the dataset split the student is evaluated on"
     )
     limit: int | None = Field(
-        None, ge=1, description="evaluate the first N items of the split only"
+        default=None, ge=1, description="evaluate the first N items of the split only"
     )
     max_new_tokens: int | None = Field(
-        None,
+        default=None,
         ge=1,
         description="student answer length cap (default: the teacher's max_tokens, else 256)",
     )
-    batch_size: int = Field(16, ge=1, le=4096, description="prompts generated together in-process")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps (in-process student)")
+    batch_size: int = Field(
+        default=16, ge=1, le=4096, description="prompts generated together in-process"
+    )
+    device: str = Field(
+        default="auto", description="auto | cpu | cuda | cuda:N | mps (in-process student)"
+    )
     student_cost_per_hour: Decimal | None = Field(
-        None, ge=0, description="USD per hour of the hardware serving the student"
+        default=None, ge=0, description="USD per hour of the hardware serving the student"
     )
     training_cost_per_hour: Decimal | None = Field(
-        None,
+        default=None,
         ge=0,
         description="USD per hour of the training hardware (default: student_cost_per_hour)",
     )
     monthly_requests: int | None = Field(
-        None, ge=0, description="requests per month the saving is worked out at"
+        default=None, ge=0, description="requests per month the saving is worked out at"
     )
     student_endpoint: StudentEndpoint | None = Field(
-        None, description="eval a served student (OpenAI-compatible) instead of loading it"
+        default=None, description="eval a served student (OpenAI-compatible) instead of loading it"
     )

@@ -294,13 +294,31 @@ def _harvest_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
         ("cost per 1K answers", md.usd(h["cost_per_1k_usd"])),
         ("harvest wall time", f"{h['harvest_wall_s']:,.1f} s"),
     ]
+    if h.get("older_plan_items"):  # answers build leaves out: paid for all the same
+        rows.insert(1, ("  of an older plan (not built)", md.fmt(h["older_plan_items"])))
+        rows.insert(-2, ("  of which an older plan", md.usd(h["older_plan_cost_usd"])))
     if h.get("budget_usd") is not None:
         rows.append(("budget", md.usd(h["budget_usd"], 2)))
     return rows
 
 
 def _funnel_rows(f: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    rows = [("items in", "", md.usd(f["cost_usd"]), md.fmt(f["items_in"]), "journal items")]
+    older = f.get("older_plan") or {}  # journal items outside the last harvest's plan
+    rows = []
+    if older.get("removed"):
+        rows.append(
+            (
+                older["name"],
+                md.fmt(older["removed"]),
+                md.usd(older["cost_usd"]),
+                "",
+                "not in the last harvest's plan (an edited template, inputs, model or params): "
+                f"not built; journal total {md.usd(f['cost_usd'])}",
+            )
+        )
+    spent_in = f["cost_usd"] - (older.get("cost_usd") or 0)
+    what = "the last harvest's plan" if older.get("removed") else "journal items"
+    rows.append(("items in", "", md.usd(spent_in), md.fmt(f["items_in"]), what))
     left = f["items_in"]
     for s in f["stages"]:
         left -= s["removed"]

@@ -5,11 +5,11 @@
     every rejection ─► <run>/build/rejected.jsonl; the counts and dollars ─► build/funnel.json
 
 No answer is held in memory: items stream out of SQLite, kept rows go to a spool file on disk,
-and `datasets` writes Arrow from a generator over that spool. What does grow with the data is
-small and packed: per kept row its label, its input's LSH bands and hash for the split (~150
-bytes), and the dedup filter's near-duplicate index (~400 bytes per kept input, see
-synth.neardup). Measured: 50,000 answers in 31 CPU-seconds, 290 MB peak RSS (150 of them the
-libraries), on a 2-core machine.
+and the dataset is written in one pass over that spool, without reading Arrow back through
+memory maps (synth.dataset_writer). What the split needs per kept row (its input's hash, LSH
+bands and signature) and the dedup filter's indexes are on disk too (synth.spill). What grows
+in memory: a label code per row (4 bytes) while filtering, and about 40 bytes a row while the
+split runs. Measured peak RSS, 100K → 1M answers: see benchmarks/RESULTS.md.
 
 A row (TRL conversational format, plus what eval and audits need):
 
@@ -34,7 +34,6 @@ import shutil
 import tempfile
 from array import array
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +43,7 @@ import numpy as np
 
 from synth.build_config import DatasetConfig
 from synth.config import RunConfig
+from synth.dataset_writer import DatasetDictWriter, export_jsonl
 from synth.errors import DistillError, StageError
 from synth.filters import Candidate, Filter, Reject, make_filters
 from synth.filters.base import canonical_json
@@ -53,6 +53,7 @@ from synth.filters.labels import LabelMatcher
 from synth.funnel import TEACHER, Funnel, Stage
 from synth.journal import Journal
 from synth.neardup import band_hashes, digest64, group_ids, lsh_params, signature
+from synth.spill import Columns, FixedRows, as_int64
 from synth.splits import SPLITS, assign_splits
 from synth.templates import Template, load_template
 
@@ -90,13 +91,15 @@ class BuildResult:
 
 
 def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
-    """Build `<run>/dataset/` from the run's journal; deterministic for a given journal and seed."""
+    """Build `<run>/dataset/` from the run's journal; deterministic for a given journal and seed.
+    Only the answers of the last harvest's plan are read (synth.journal); the journal's other
+    items are the funnel's `older plan` line, with their count and cost."""
     if not cfg.journal_path.exists():
         raise StageError(
             f"no harvest yet for run '{cfg.name}' ({cfg.journal_path}): run distill harvest first"
         )
     template = load_template(cfg.template, cfg.base_dir)
-    filters = make_filters(cfg, template)
+    make_filters(cfg, template)  # a config mistake is one line before anything is read
     build_dir = cfg.run_dir / "build"
     build_dir.mkdir(parents=True, exist_ok=True)
     for stale in build_dir.glob(".work-*"):  # left by a build that was killed
@@ -108,41 +111,54 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         tempfile.TemporaryDirectory(dir=build_dir, prefix=".work-") as tmp,
     ):
         work = Path(tmp)
-        totals = journal.totals()
+        totals = journal.totals()  # the whole journal's bill
+        # items outside the last harvest's plan (an edited template, inputs, model or params):
+        # not built, but their dollars stay in the funnel, on a line of their own
+        older = journal.outside_plan()
         funnel = Funnel(
-            items_in=totals["items"],
+            items_in=totals["items"] - older["items"],
             cost_usd=totals["cost_usd"],
             teacher=Stage(TEACHER),
             filters=[],
             orphaned_usd=totals["orphaned_usd"],
         )
-        for reason, n in (("failed", totals["failed"]), ("not_sent", totals["pending"])):
+        funnel.set_older_plan(older["items"], older["cost_usd"])
+        for reason, n in (
+            ("failed", totals["failed"] - older["failed"]),
+            ("not_sent", totals["pending"] - older["pending"]),
+        ):
             if n:
                 funnel.teacher.reasons[reason] = n
                 funnel.teacher.removed += n
 
         rows = RowSpool(work / "rows.jsonl", template, cfg)
-        with (work / "rejected.jsonl").open("w", encoding="utf-8") as rejected:
-            done = (Candidate(item) for item in journal.iter_items(state="done"))
-            kept, funnel.filters = _filtered(done, filters, rejected)
-            for c in kept:
-                rows.add(c)
+        filters = make_filters(cfg, template, work / "scratch")
+        try:
+            with (work / "rejected.jsonl").open("w", encoding="utf-8") as rejected:
+                done = (
+                    Candidate(item) for item in journal.iter_items(state="done", plan_only=True)
+                )
+                kept, funnel.filters = _filtered(done, filters, rejected)
+                for c in kept:
+                    rows.add(c)
+        finally:
+            for f in filters:
+                f.close()
         rows.close()
 
         funnel.kept, funnel.kept_cost_usd = rows.count, rows.cost_usd
-        # the rest of the bill: failed requests, and attempts billed before a retry
+        # the rest of the plan's bill: failed requests, and attempts billed before a retry
         answered = funnel.kept_cost_usd + sum((s.cost_usd for s in funnel.filters), Decimal(0))
-        funnel.teacher.cost_usd = funnel.cost_usd - answered
+        funnel.teacher.cost_usd = funnel.cost_usd - answered - funnel.older_plan.cost_usd
 
         split, groups = rows.split(cfg.dataset)
-        funnel.groups = len(np.unique(groups))
+        funnel.groups = rows.group_count
         funnel.splits = {name: int((split == i).sum()) for i, name in enumerate(SPLITS)}
         funnel.check()
 
         staging = work / "dataset"
-        dd = _write_dataset(rows, split, groups, staging, work / "cache")
-        exports = _export_jsonl(dd, staging) if cfg.dataset.export_jsonl else []
-        del dd  # release the memory-mapped files before the folder moves
+        shards = _write_dataset(rows, split, groups, staging)
+        exports = _export_jsonl(shards, staging) if cfg.dataset.export_jsonl else []
         # swap the results in only now: a failed build leaves the last good one in place
         _replace_dir(staging, dataset_dir)
         os.replace(work / "rejected.jsonl", build_dir / "rejected.jsonl")
@@ -205,18 +221,20 @@ class RowSpool:
         self.cost_usd = Decimal(0)
         self.has_logprobs = False
         self.field_types: dict[str, set[str]] = {}
-        self.labels: list[str] = []
-        # per row, packed (8 bytes a value): a hash of the input (the fields the template
-        # reads), and its LSH bands
-        self.ids = array("Q")
-        self.bands = array("Q")
+        # per row, for the split: a label code in memory (4 bytes), and on disk a hash of the
+        # input (the fields the template reads), its LSH bands and its MinHash signature
+        self.label_codes = array("I")
+        self._label_code: dict[str, int] = {}
         self.threshold = cfg.dataset.group_threshold
         self.num_perm = cfg.dataset.num_perm
         self._shape = lsh_params(self.threshold, self.num_perm) if self.threshold else None
-        # signatures go to disk: the grouping reads back only those of candidate pairs
-        self.sigs_path = path.with_suffix(".sigs")
-        self._sigs = self.sigs_path.open("wb") if self._shape else None
-        self._last: tuple[int, int, list[int], bytes] | None = None  # (line, id, bands, sig)
+        bands = self._shape[0] if self._shape else 1
+        self.columns_on_disk = Columns(
+            path.parent / "split", ["id", *(f"band{i}" for i in range(bands))]
+        )
+        self.sigs = FixedRows(path.with_suffix(".sigs"), self.num_perm) if self._shape else None
+        self._last: tuple[int, list[int], np.ndarray | None] | None = None  # (line, values, sig)
+        self.group_count = 0
 
     def add(self, c: Candidate) -> None:
         item = c.item
@@ -224,20 +242,21 @@ class RowSpool:
         self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         self.count += 1
         self.cost_usd += item.cost_usd
-        self.labels.append(row.get("label") or "")
+        label = row.get("label") or ""
+        self.label_codes.append(self._label_code.setdefault(label, len(self._label_code)))
         if self._last is None or self._last[0] != item.line:  # samples of one input: hash once
             text = input_text(item.input, self.fields)
-            ident = digest64(text)
+            ident = as_int64(digest64(text))
             if self._shape is not None:
                 sig = signature(text, self.num_perm)
-                self._last = (item.line, ident, band_hashes(sig, *self._shape), sig.tobytes())
+                bands = [as_int64(h) for h in band_hashes(sig, *self._shape)]
+                self._last = (item.line, [ident, *bands], sig)
             else:
-                self._last = (item.line, ident, [ident], b"")
-        _, ident, bands, sig_bytes = self._last
-        self.ids.append(ident)
-        self.bands.extend(bands)
-        if self._sigs is not None:
-            self._sigs.write(sig_bytes)
+                self._last = (item.line, [ident, ident], None)
+        _, values, input_sig = self._last
+        self.columns_on_disk.append(values)
+        if self.sigs is not None and input_sig is not None:
+            self.sigs.append(input_sig)
 
     def _row(self, c: Candidate) -> dict[str, Any]:
         item = c.item
@@ -282,20 +301,30 @@ class RowSpool:
 
     def close(self) -> None:
         self._file.close()
-        if self._sigs is not None:
-            self._sigs.close()
+        self.columns_on_disk.close()
 
     def split(self, ds: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
-        """(split code, group id) per row."""
-        n = self.count
-        bands = np.frombuffer(self.bands, dtype=np.uint64).reshape(n, -1 if n else 1)
-        sigs = None
-        if self._shape is not None and n:
-            sigs = np.memmap(self.sigs_path, dtype=np.uint32, mode="r", shape=(n, self.num_perm))
-        ids = np.frombuffer(self.ids, dtype=np.uint64)
-        groups = group_ids(bands, ids, sigs, self.threshold or 1.0)
-        strata = np.array(self.labels) if (ds.stratify and self.matcher is not None) else None
-        split = assign_splits(groups, strata, validation=ds.validation, test=ds.test, seed=ds.seed)
+        """(split code, group id) per row; sets `group_count`."""
+        disk = self.columns_on_disk
+        groups = group_ids(
+            (disk.column(name) for name in disk.names[1:]),
+            disk.column("id"),
+            self.sigs.read if self.sigs is not None else None,
+            self.threshold or 1.0,
+        )
+        if self.sigs is not None:
+            self.sigs.close()
+        strata = None
+        if ds.stratify and self.matcher is not None:
+            # codes in sorted label order: ties between labels break the same way whatever
+            # order the rows came in
+            labels = list(self._label_code)
+            rank = np.empty(len(labels), dtype=np.uint32)
+            rank[sorted(range(len(labels)), key=labels.__getitem__)] = np.arange(len(labels))
+            strata = rank[np.frombuffer(self.label_codes, dtype=np.uint32)]
+        split, self.group_count = assign_splits(
+            groups, strata, validation=ds.validation, test=ds.test, seed=ds.seed
+        )
         return split, groups
 
     def columns(self) -> dict[str, Any]:
@@ -350,64 +379,30 @@ def _kind(v: Any) -> str:
     return "other"
 
 
-def _split_rows(
-    spool: str, codes: str, groups: str, split: int, columns: tuple[str, ...]
-) -> Iterator[dict[str, Any]]:
-    """The rows of one split, read back from the spool (a module-level function: `datasets`
-    fingerprints the generator and its arguments, which are only paths here)."""
-    code = np.load(codes)
-    gid = np.load(groups)
-    with open(spool, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if code[i] == split:
-                row = json.loads(line)
-                row["group"] = f"{int(gid[i]):016x}"
-                yield {c: row.get(c) for c in columns}
-
-
 def _write_dataset(
-    rows: RowSpool, split: np.ndarray, groups: np.ndarray, out: Path, cache: Path
-) -> Any:
-    from datasets import Dataset, DatasetDict, Features
+    rows: RowSpool, split: np.ndarray, groups: np.ndarray, out: Path
+) -> dict[str, list[Path]]:
+    """One pass over the spool: each row to its split's Arrow shards (see synth.dataset_writer).
+    Returns each split's shards."""
+    from datasets import Features
 
     features = Features(rows.columns())
-    np.save(cache.with_suffix(".split.npy"), split)
-    np.save(cache.with_suffix(".groups.npy"), groups)
-    parts = {}
-    with _quiet_datasets():
-        for i, name in enumerate(SPLITS):
-            if not (split == i).any():
-                parts[name] = Dataset.from_dict({c: [] for c in features}, features=features)
-                continue
-            parts[name] = Dataset.from_generator(
-                _split_rows,
-                features=features,
-                cache_dir=str(cache),
-                gen_kwargs={
-                    "spool": str(rows.path),
-                    "codes": str(cache.with_suffix(".split.npy")),
-                    "groups": str(cache.with_suffix(".groups.npy")),
-                    "split": i,
-                    "columns": tuple(features),  # not a list: `datasets` shards list arguments
-                },
-            )
-        dd = DatasetDict(parts)
-        # an empty split needs one (empty) shard, or `load_from_disk` cannot read it back
-        dd.save_to_disk(str(out), num_shards={k: 1 for k, ds in parts.items() if len(ds) == 0})
-    return dd
+    names = tuple(features)
+    writer = DatasetDictWriter(out, features, SPLITS)
+    with rows.path.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            row = json.loads(line)
+            row["group"] = f"{int(groups[i]):016x}"
+            writer.add(SPLITS[split[i]], {c: row.get(c) for c in names})
+    return writer.close()
 
 
-def _export_jsonl(dd: Any, out: Path) -> list[Path]:
+def _export_jsonl(shards: dict[str, list[Path]], out: Path) -> list[Path]:
     """`<split>.jsonl` beside the Arrow files: the same rows, for tools that read JSON lines."""
     paths = []
-    for name, ds in dd.items():
+    for name, files in shards.items():
         path = out / f"{name}.jsonl"
-        with path.open("w", encoding="utf-8") as f:
-            for batch in ds.iter(batch_size=1000):
-                for values in zip(*batch.values(), strict=True):
-                    f.write(
-                        json.dumps(dict(zip(batch, values, strict=True)), ensure_ascii=False) + "\n"
-                    )
+        export_jsonl(files, path)
         paths.append(path)
     return paths
 
@@ -421,20 +416,6 @@ def _replace_dir(new: Path, old: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         shutil.move(str(new), str(old))
-
-
-@contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """The library does not print: `datasets`' own progress bars are off while we build."""
-    import datasets
-
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
 
 
 def _push(dataset_dir: Path, repo: str) -> None:

@@ -74,7 +74,11 @@ def harvest(
         bool, typer.Option("--retry-failed", help="send items that failed before again")
     ] = False,
     inputs: Annotated[
-        Path | None, typer.Option(help="another inputs file (e.g. <run>/eval/failures.jsonl)")
+        Path | None,
+        typer.Option(
+            help="another inputs file (e.g. <run>/eval/failures.jsonl); its answers are added "
+            "to those build reads"
+        ),
     ] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="override budget_usd")] = None,
 ) -> None:
@@ -108,6 +112,7 @@ def harvest(
         stats=HarvestStats(),
         retry_failed=retry_failed,
         progress=lambda s: harvest_progress(s, err),
+        add_to_plan=inputs is not None,  # another file: its answers join the dataset's
     )
     s = result.stats
     out.print(

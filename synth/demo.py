@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 from rich.console import Console
@@ -22,9 +22,29 @@ from synth.pipeline import PipelineResult, run_pipeline, stages_table
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "support-tickets"
 
+
+class _SimSettings(TypedDict):
+    """The demo's simulated-teacher settings: keyword overrides of `SimConfig` fields."""
+
+    seed: int
+    latency_ms: tuple[float, float]
+    rpm: float | None
+    fault_429: float
+    fault_500: float
+    fault_503: float
+    fault_drop: float
+    fault_truncate: float
+    fault_refusal: float
+    fault_retry_after_s: float
+    answers: str
+    price_input_per_mtok: float
+    price_output_per_mtok: float
+    price_cached_input_per_mtok: float
+
+
 # The teacher: what the simulated endpoint does. Prices are gpt-4o-mini's, so that the sim's
 # own bill and distill's cost report can be compared to the cent.
-SIM = dict(
+SIM = _SimSettings(
     seed=0,
     latency_ms=(40, 160),
     rpm=3000,
@@ -199,7 +219,7 @@ def run_demo(
 
     console = console or Console(stderr=True)
     run_dir = run_dir.resolve()
-    sim_config = {**SIM, "latency_ms": (1, 5), "rpm": None} if quick else SIM
+    sim_config: _SimSettings = {**SIM, "latency_ms": (1, 5), "rpm": None} if quick else SIM
     with SimServer(**sim_config) as sim:
         console.print(f"simulated teacher (gpt-4o-mini prices, faults on) at {sim.openai_base_url}")
         config = write_demo_config(run_dir, sim.openai_base_url, items, quick)

@@ -7,7 +7,9 @@ The path of one request, top to bottom (`_answer`):
 
 Everything a user can get wrong (config, template, price, key, every input line) is checked
 before the first request leaves. A re-run resumes from the journal: an answered item is never
-sent or paid for again.
+sent or paid for again. The keys a harvest journals become the journal's plan, what build reads
+(an edited template, inputs, model or params leaves the older answers out of the dataset);
+`add_to_plan=True` (`distill harvest --inputs FILE`) adds a file's items to the plan instead.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from synth.budget import Budget
 from synth.config import RunConfig
 from synth.errors import AuthError, BudgetExceeded, ConfigError, ProviderError
 from synth.inputs import render_records
-from synth.journal import Journal, NewItem, request_key
+from synth.journal import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
 from synth.limits import Limiter
 from synth.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
 from synth.providers import make_provider
@@ -328,10 +330,13 @@ async def harvest_async(
     retry_failed: bool = False,
     provider: Provider | None = None,
     progress: Callable[[HarvestStats], AbstractContextManager[Any]] | None = None,
+    add_to_plan: bool = False,
 ) -> HarvestResult:
     """Check everything, journal every item, then send what is not answered yet.
     `progress(stats)` (a context manager, e.g. synth.progress.harvest_progress) is entered
-    only once the inputs are validated, so a user's mistake prints one line and nothing else."""
+    only once the inputs are validated, so a user's mistake prints one line and nothing else.
+    The items journaled become the journal's plan (what build reads); `add_to_plan=True`
+    (another inputs file, `--inputs`) adds them to the plan instead of replacing it."""
     p = plan(cfg)
     own_provider = provider is None
     provider = provider or make_provider(cfg.teacher)  # AuthError here: no key, nothing sent
@@ -339,7 +344,8 @@ async def harvest_async(
     t0 = time.monotonic()
     try:
         with Journal(cfg.journal_path) as journal:
-            journal.add_items(iter_items(p))  # every line checked before anything is sent
+            # every line checked before anything is sent; the plan changes only then
+            journal.add_items(iter_items(p), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
             if retry_failed:
                 journal.retry_failed()
             stats.total = journal.count(current=True)

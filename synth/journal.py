@@ -6,6 +6,13 @@ the row before a request leaves (`in_flight`, with the money it reserved) and af
 most what was in flight and a re-run never pays twice. Build, eval and report read it back
 with `iter_items`, streaming.
 
+The journal also remembers the plan of the last harvest: the keys its inputs × template ×
+teacher asked for (`plan_keys`, written by `add_items`). Answers to an older prompt, inputs,
+model or params stay in the journal (and in its bill) under their own keys; build reads only
+the plan's (`iter_items(plan_only=True)`) and shows the rest as one funnel line
+(`outside_plan`). A journal whose plan was never recorded (written before m004) has none:
+every item counts, as before.
+
 The API key is never passed to this module.
 """
 
@@ -25,6 +32,8 @@ from synth.migrations import MIGRATIONS, migrate
 from synth.providers.base import ChatRequest, ChatResponse
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
+# add_items(plan=...): a harvest's items become the plan, or (`--inputs FILE`) join it
+PLAN_REPLACE, PLAN_EXTEND = "replace", "extend"
 
 
 def request_key(provider: str, request: ChatRequest, sample: int) -> str:
@@ -163,30 +172,44 @@ class Journal:
 
     # -- writing (the harvest engine) -------------------------------------------------------
 
-    def add_items(self, items: Iterable[NewItem], chunk: int = 5000) -> int:
+    def add_items(
+        self, items: Iterable[NewItem], chunk: int = 5000, *, plan: str = PLAN_REPLACE
+    ) -> int:
         """Journal every item of this inputs file, atomically: if the generator raises (a bad
-        input line), nothing is written. Items already journaled (same key) are kept as they
-        are. The keys are also remembered for this connection, so that `iter_pending` sends
-        only what the current inputs file asks for. Returns how many items were new."""
+        input line), nothing is written and the plan is unchanged. Items already journaled
+        (same key) are kept as they are. The keys are also remembered for this connection, so
+        that `iter_pending` sends only what the current inputs file asks for.
+
+        `plan="replace"` (a harvest of the config's inputs): these keys become the journal's
+        plan, the answers build reads. `plan="extend"` (`distill harvest --inputs FILE`): they
+        join the plan; a journal with no plan yet keeps none (every item counts).
+        Returns how many items were new."""
+        if plan not in (PLAN_REPLACE, PLAN_EXTEND):
+            raise ValueError(f"plan must be {PLAN_REPLACE!r} or {PLAN_EXTEND!r}, not {plan!r}")
         now = time.time()
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS current_keys (key TEXT PRIMARY KEY)")
-        self.db.execute("DELETE FROM current_keys")
         keys_before = self.count()
         batch: list[tuple] = []
-
-        def flush() -> None:
-            self.db.executemany(
-                "INSERT OR IGNORE INTO items (key, line, sample, input, request, provider, "
-                "model, state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                batch,
-            )
-            self.db.executemany(
-                "INSERT OR IGNORE INTO current_keys (key) VALUES (?)", [(b[0],) for b in batch]
-            )
-            batch.clear()
-
+        digest = hashlib.sha256()
         self.db.execute("BEGIN")
         try:
+            self.db.execute("DELETE FROM current_keys")
+            last = self.plan()
+            if plan == PLAN_EXTEND and last:
+                digest.update(last["digest"].encode())
+
+            def flush() -> None:
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO items (key, line, sample, input, request, provider, "
+                    "model, state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    batch,
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO current_keys (key) VALUES (?)", [(b[0],) for b in batch]
+                )
+                digest.update("".join(b[0] for b in batch).encode())
+                batch.clear()
+
             for it in items:
                 req = {
                     "model": it.request.model,
@@ -213,12 +236,39 @@ class Journal:
                     flush()
             if batch:
                 flush()
+            self._record_plan(plan, last, digest.hexdigest(), now)
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
         self.current_only = True
         return self.count() - keys_before
+
+    def _record_plan(self, mode: str, last: dict[str, Any] | None, digest: str, now: float) -> None:
+        """Inside add_items' transaction: make temp.current_keys the plan, or add it to the
+        plan. Copied in one statement, in key order (the cheap way to fill a B-tree), and only
+        when the plan changes: a re-run of the same harvest writes nothing more than before."""
+        if mode == PLAN_REPLACE:
+            if last is not None and last["digest"] == digest:
+                return  # the same keys, in the same order, as the plan on record
+            self.db.execute("DELETE FROM plan_keys")
+            self.db.execute(
+                "INSERT INTO plan_keys (key) SELECT key FROM temp.current_keys ORDER BY key"
+            )
+        else:
+            if last is None:
+                return  # no plan to extend: every item counts, these included
+            added = self.db.execute(
+                "INSERT OR IGNORE INTO plan_keys (key) SELECT key FROM temp.current_keys "
+                "ORDER BY key"
+            ).rowcount
+            if not added:
+                return
+        n = self.db.execute("SELECT COUNT(*) FROM plan_keys").fetchone()[0]
+        self.db.execute(
+            "INSERT INTO plans (created_at, mode, items, digest) VALUES (?,?,?,?)",
+            (now, mode, n, digest),
+        )
 
     def start_run(
         self,
@@ -263,7 +313,10 @@ class Journal:
                     None if per_hour_usd is None else str(per_hour_usd),
                 ),
             )
-        return int(cur.lastrowid)
+        run_id = cur.lastrowid
+        if run_id is None:  # sqlite3 sets it after every successful INSERT
+            raise RuntimeError("INSERT INTO runs reported no row id")
+        return run_id
 
     def end_run(self, run_id: int, status: str) -> None:
         with self.db:
@@ -411,10 +464,18 @@ class Journal:
 
     # -- reading (engine, build, eval, report) ------------------------------------------------
 
-    def iter_items(self, state: str | None = None, batch: int = 2000) -> Iterator[JournalItem]:
-        """All items in input order (line, sample), streaming."""
-        where, args = ("WHERE state = ?", (state,)) if state else ("", ())
-        cur = self.db.execute(f"SELECT {_COLUMNS} FROM items {where} ORDER BY line, sample", args)
+    def iter_items(
+        self, state: str | None = None, batch: int = 2000, *, plan_only: bool = False
+    ) -> Iterator[JournalItem]:
+        """All items in input order (line, sample), streaming. `plan_only=True`: only those of
+        the last harvest's plan (every item when the journal has no plan)."""
+        where, args = (["state = ?"], [state]) if state else ([], [])
+        if plan_only and self.outside_plan_count():
+            where.append("key IN (SELECT key FROM plan_keys)")
+        sql = f"SELECT {_COLUMNS} FROM items"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        cur = self.db.execute(sql + " ORDER BY line, sample", args)
         while rows := cur.fetchmany(batch):
             for row in rows:
                 yield _item(row)
@@ -444,6 +505,58 @@ class Journal:
         sql = "SELECT COUNT(*) FROM items" + (" WHERE " + " AND ".join(where) if where else "")
         return int(self.db.execute(sql, (state,) if state else ()).fetchone()[0])
 
+    def plan(self) -> dict[str, Any] | None:
+        """The last recorded plan: id, created_at, mode, items, digest; None when the journal
+        has none (written before plans were recorded, or only ever extended)."""
+        cur = self.db.execute(
+            "SELECT id, created_at, mode, items, digest FROM plans ORDER BY id DESC LIMIT 1"
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+    def outside_plan_count(self) -> int:
+        """How many items are not in the last harvest's plan (0 without a plan). The plan's
+        keys are always journaled items and items are never deleted, so this is a subtraction."""
+        plan = self.plan()
+        return 0 if plan is None else self.count() - plan["items"]
+
+    def outside_plan(self) -> dict[str, Any]:
+        """The items that are not in the last harvest's plan (answers to an older prompt,
+        inputs, model or params): their count, by state, and what their attempts cost. All
+        zero when the journal has no plan. `totals()` minus this is the plan's share."""
+        out: dict[str, Any] = {
+            "items": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "pending": 0,
+            "cost_usd": Decimal(0),
+        }
+        n = self.outside_plan_count()
+        if not n:
+            return out  # the usual case, answered without reading the plan's keys
+        # the few failed and unsent items through the state index; done is the rest (no scan
+        # of every item's row)
+        failed, pending = self.db.execute(
+            "SELECT SUM(state = 'failed'), SUM(state != 'failed') FROM items "
+            "WHERE state IN ('failed', 'pending', 'in_flight') "
+            "AND key NOT IN (SELECT key FROM plan_keys)"
+        ).fetchone()
+        failed, pending = failed or 0, pending or 0
+        out.update(items=n, succeeded=n - failed - pending, failed=failed, pending=pending)
+        out["cost_usd"] = sum(
+            (
+                Decimal(r[0])
+                for r in self.db.execute(
+                    "SELECT cost_usd FROM attempts WHERE cost_usd IS NOT NULL "
+                    "AND key NOT IN (SELECT key FROM plan_keys)"
+                )
+            ),
+            Decimal(0),
+        )
+        return out
+
     def spent_usd(self) -> Decimal:
         """What the teacher may have billed: settled costs, GPU hours of a self-hosted
         teacher, and orphaned reservations."""
@@ -464,7 +577,8 @@ class Journal:
         return total.quantize(Decimal("0.000000001"))
 
     def totals(self) -> dict[str, Any]:
-        """The cost report's figures, exact (Decimal) and from the journal alone."""
+        """The cost report's figures, exact (Decimal) and from the journal alone: every item
+        and attempt, in the last harvest's plan or not (see `outside_plan`)."""
         row = self.db.execute(
             "SELECT COUNT(*), "
             "SUM(state = 'done'), SUM(state = 'failed'), SUM(state = 'pending'), "

@@ -95,6 +95,27 @@ def m003_hourly_price(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN per_hour_usd TEXT")
 
 
+@migration
+def m004_plan(db: sqlite3.Connection) -> None:
+    # the plan of the last harvest: the keys its inputs × template × teacher asked for. Build
+    # reads only those answers; older ones (an edited prompt, inputs, model or params) stay in
+    # the journal, and in its bill. A journal with no `plans` row has no plan: every item counts.
+    # Keyed (WITHOUT ROWID: the key is the whole row), so that `key [NOT] IN (SELECT key FROM
+    # plan_keys)` is an index lookup; add_items copies the keys in key order, in one statement.
+    db.execute("CREATE TABLE plan_keys (key TEXT PRIMARY KEY) WITHOUT ROWID")
+    db.execute(
+        """
+        CREATE TABLE plans (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            mode TEXT NOT NULL,                -- replace (a harvest) | extend (--inputs FILE)
+            items INTEGER NOT NULL,            -- keys in the plan after this harvest
+            digest TEXT NOT NULL               -- sha256 over the plan's keys, for staleness
+        )
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -8,15 +8,15 @@ signatures, so chance band collisions between merely similar inputs (templated t
 never count. Character 5-grams catch typos, case, punctuation and small edits; a paraphrase
 in other words is not a near duplicate in this sense.
 
-Memory, the trade-off (64 permutations, `uint32` values):
+Memory: nothing here grows with the data in memory (see synth.spill):
 
-- `NearDupIndex` (the dedup filter, streaming): the signature of every kept input (256 bytes)
-  plus, per band, the first input that had it, in sorted numpy arrays (12 bytes each; b = 9
-  at 0.85): under 400 bytes per kept input, 400 MB per million. Only the first input of a
-  band is checked, which bounds the work per input at `b` comparisons (a near duplicate
-  usually shares several bands, so another one finds it). `near_threshold: null` turns it off.
-- `group_ids` (the split, after the filters): `N x b` band integers in memory (b = 16 at
-  0.7: 128 bytes a row); the signatures are read from a memory-mapped file on disk.
+- `synth.neardup_index.NearDupIndex` (the dedup filter, streaming): the signature of every
+  kept input (256 bytes) in a file, and per band the first input that had it in a SQLite table;
+  only the first input of a band is checked, which bounds the work per input at `b`
+  comparisons (a near duplicate usually shares several bands, so another one finds it).
+  `near_threshold: null` turns it off.
+- `group_ids` (the split, after the filters): one band column at a time (b = 16 at 0.7),
+  about 40 bytes a row while it runs; signatures of candidate pairs are read from disk.
 
 The MinHash itself is datasketch's `affine32` scheme written out in numpy over whole arrays of
 shingle hashes (about 30 µs an input instead of ~1 ms with a SHA-1 call per shingle). Everything
@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -59,16 +60,17 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 
 def shingle_hashes(normalised_text: str) -> np.ndarray:
-    """32-bit hashes of the text's distinct character 5-grams, in numpy: a rolling polynomial
-    hash, then splitmix64's finaliser (a Python hash call per shingle would cost twenty times
-    more and dominate the build)."""
+    """32-bit hashes of the text's character 5-grams, in numpy: a rolling polynomial hash, then
+    splitmix64's finaliser (a Python hash call per shingle would cost twenty times more and
+    dominate the build). Repeats stay: a minimum over them is the minimum over the distinct
+    ones, and removing them (a sort) cost a quarter of the signature's time."""
     cp = np.frombuffer(normalised_text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     width = min(SHINGLE, len(cp))
     n = len(cp) - width + 1
     h = np.zeros(n, dtype=np.uint64)
     for k in range(width):
         h = h * np.uint64(1_000_003) + cp[k : k + n]
-    return np.unique((splitmix(h) >> np.uint64(32)).astype(np.uint32))
+    return (splitmix(h) >> np.uint64(32)).astype(np.uint32)
 
 
 @lru_cache(maxsize=8)
@@ -119,97 +121,60 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
 
 
-class NearDupIndex:
-    """Streaming: is this input a near duplicate of one added before? If not, add it.
-
-    Band hash → first input with it: recent entries in a dict, older ones merged into sorted
-    numpy arrays (12 bytes an entry instead of ~100 in a dict), searched with `searchsorted`.
-    """
-
-    MERGE_EVERY = 100_000  # dict entries before they move to the sorted arrays
-
-    def __init__(self, threshold: float, num_perm: int) -> None:
-        self.threshold = threshold
-        self.num_perm = num_perm
-        self.bands, self.rows = lsh_params(threshold, num_perm)
-        self._recent: dict[int, int] = {}
-        self._keys = np.empty(0, dtype=np.uint64)
-        self._firsts = np.empty(0, dtype=np.uint32)
-        self._sigs = np.empty((1024, num_perm), dtype=np.uint32)
-        self._n = 0
-
-    def seen_or_add(self, normalised_text: str) -> bool:
-        sig = signature(normalised_text, self.num_perm)
-        keys = band_hashes(sig, self.bands, self.rows)
-        firsts = [self._recent.get(k) for k in keys]
-        if len(self._keys):
-            q = np.array(keys, dtype=np.uint64)
-            pos = np.minimum(np.searchsorted(self._keys, q), len(self._keys) - 1)
-            for i in np.flatnonzero(self._keys[pos] == q).tolist():
-                firsts[i] = int(self._firsts[pos[i]])
-        for j in firsts:
-            if j is not None and similarity(sig, self._sigs[j]) >= self.threshold:
-                return True
-        if self._n == len(self._sigs):
-            self._sigs = np.concatenate([self._sigs, np.empty_like(self._sigs)])
-        self._sigs[self._n] = sig
-        for k, j in zip(keys, firsts, strict=True):
-            if j is None:
-                self._recent[k] = self._n
-        self._n += 1
-        if len(self._recent) >= self.MERGE_EVERY:
-            self._merge()
-        return False
-
-    def _merge(self) -> None:
-        keys = np.concatenate([self._keys, np.fromiter(self._recent, dtype=np.uint64)])
-        firsts = np.concatenate([self._firsts, np.fromiter(self._recent.values(), dtype=np.uint32)])
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._firsts = keys[order], firsts[order]
-        self._recent.clear()
-
-
 def group_ids(
-    bands: np.ndarray, ids: np.ndarray, sigs: np.ndarray | None = None, threshold: float = 1.0
+    columns: Iterable[np.ndarray],
+    ids: np.ndarray,
+    read_sigs: Callable[[np.ndarray], np.ndarray] | None = None,
+    threshold: float = 1.0,
 ) -> np.ndarray:
     """Rows that are near duplicates end up in one group, transitively.
 
-    `bands` (N x b band integers) proposes candidates: rows with equal values in a column,
-    taken as neighbours in sorted order; `sigs` (N x num_perm, may be a memmap) checks them
-    against `threshold`; rows with equal `ids` (the same input) always match. A group's id is
-    the smallest of its rows' `ids`, so it does not depend on the order of the rows.
+    `columns` yields the band columns one at a time (N 64-bit band integers each, read from
+    disk when their turn comes): rows with equal values in a column are candidates, taken as
+    neighbours in sorted order. `read_sigs(rows)` returns those rows' signatures, to check the
+    candidates against `threshold` (None: every candidate matches); rows with equal `ids` (the
+    same input) always match. A group's id is the smallest of its rows' `ids` (as uint64), so
+    it does not depend on the order of the rows. Memory: `ids`, the groups, and one column
+    with its sort order at a time; the union-find holds matched rows only.
     """
-    n = len(ids)
-    parent = np.arange(n)
+    ids = ids.view(np.uint64)
+    parent: dict[int, int] = {}  # matched rows only: every other row is its own group
 
     def find(i: int) -> int:
         root = i
-        while parent[root] != root:
+        while parent.get(root, root) != root:
             root = parent[root]
-        while parent[i] != root:  # path compression
+        while parent.get(i, i) != root:  # path compression
             parent[i], i = root, parent[i]
         return root
 
-    for col in bands.T if n else ():
+    for col in columns:
+        if len(ids) == 0:
+            break
         order = np.argsort(col, kind="stable")
-        k = np.flatnonzero(col[order][1:] == col[order][:-1])
+        ranked = col[order]
+        k = np.flatnonzero(ranked[1:] == ranked[:-1])
+        del ranked
         a, b = order[k], order[k + 1]
-        if sigs is not None and len(a):
+        del order, k
+        if read_sigs is not None and len(a):
             same = ids[a] == ids[b]
             for s in range(0, len(a), 65536):  # chunks: bounded memory for the comparison
-                sa, sb = a[s : s + 65536], b[s : s + 65536]
-                sim = np.count_nonzero(sigs[sa] == sigs[sb], axis=1) / sigs.shape[1]
-                same[s : s + 65536] |= sim >= threshold
+                todo = np.flatnonzero(~same[s : s + 65536]) + s
+                if len(todo):
+                    sa, sb = read_sigs(a[todo]), read_sigs(b[todo])
+                    same[todo] = np.count_nonzero(sa == sb, axis=1) / sa.shape[1] >= threshold
             a, b = a[same], b[same]
         for i, j in zip(a.tolist(), b.tolist(), strict=True):  # matches only: few in practice
             ri, rj = find(i), find(j)
             if ri != rj:
                 parent[max(ri, rj)] = min(ri, rj)
-    while True:  # pointer jumping: every row straight to its root
-        nxt = parent[parent]
-        if np.array_equal(nxt, parent):
-            break
-        parent = nxt
-    gid = np.full(n, np.iinfo(np.uint64).max, dtype=np.uint64)
-    np.minimum.at(gid, parent, ids.astype(np.uint64))
-    return gid[parent]
+                parent.setdefault(min(ri, rj), min(ri, rj))
+    groups = ids.copy()
+    if parent:
+        rows = np.fromiter(parent, dtype=np.int64, count=len(parent))
+        roots, which = np.unique([find(i) for i in rows.tolist()], return_inverse=True)
+        smallest = np.full(len(roots), np.iinfo(np.uint64).max, dtype=np.uint64)
+        np.minimum.at(smallest, which, ids[rows])
+        groups[rows] = smallest[which]
+    return groups

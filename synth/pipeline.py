@@ -51,7 +51,8 @@ def _journal_digest(cfg: RunConfig) -> str:
         row = j.db.execute(
             "SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items"
         ).fetchone()
-    return _digest(list(row))
+        plan = j.plan()  # build reads the plan's answers: a new plan is a new build
+    return _digest(list(row), plan["digest"] if plan else None)
 
 
 @dataclass

@@ -1,6 +1,10 @@
 """The cost report: what the harvest sent, what came back, and what it cost, from the journal.
 
 `cost_report(cfg)` is the data (`distill report --json` prints it); `cost_table` draws it.
+It covers the whole journal: every item and attempt ever paid for, also the answers to an
+older prompt, inputs, model or params that build leaves out (they are the bill all the same);
+`older_plan_items` and `older_plan_cost_usd` say how much of it that is, `plan_items` what the
+last harvest's plan holds (synth.journal).
 Later stages add their figures (funnel, eval, cost comparison) through `evals.report_html`.
 """
 
@@ -27,6 +31,7 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         )
     with Journal(cfg.journal_path, readonly=True) as j:
         t = j.totals()
+        older = j.outside_plan()
         per_model = []
         for provider, model, n, done, tin, tout, tcached in j.db.execute(
             "SELECT provider, model, COUNT(*), SUM(state='done'), COALESCE(SUM(input_tokens),0), "
@@ -62,6 +67,10 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
     return {
         "run": cfg.name,
         "items": t["items"],
+        "plan_items": t["items"] - older["items"],
+        "older_plan_items": older["items"],
+        "older_plan_cost_usd": _money(older["cost_usd"]),
+        "older_plan_cost_usd_exact": str(older["cost_usd"]),
         "requests": t["requests"],
         "succeeded": succeeded,
         "failed": t["failed"],
@@ -91,6 +100,11 @@ def cost_table(r: dict[str, Any]) -> Table:
     table.add_column(justify="right")
     rows = [
         ("items", f"{r['items']:,}"),
+        *(
+            [("  of an older plan (not built)", f"{r['older_plan_items']:,}")]
+            if r.get("older_plan_items")
+            else []
+        ),
         ("succeeded", f"{r['succeeded']:,}"),
         ("failed", f"{r['failed']:,}"),
         ("not yet sent", f"{r['pending']:,}"),
@@ -104,6 +118,11 @@ def cost_table(r: dict[str, Any]) -> Table:
         *(
             [("  of which GPU hours", f"${r['hourly_cost_usd']:,.4f}")]
             if r["hourly_cost_usd"]
+            else []
+        ),
+        *(
+            [("  of which an older plan", f"${r['older_plan_cost_usd']:,.4f}")]
+            if r.get("older_plan_items")
             else []
         ),
     ]

@@ -24,15 +24,15 @@ TRAIN, VALIDATION, TEST = 0, 1, 2
 
 def assign_splits(
     groups: np.ndarray, strata: np.ndarray | None, *, validation: float, test: float, seed: int
-) -> np.ndarray:
-    """Split code (TRAIN / VALIDATION / TEST) per row.
+) -> tuple[np.ndarray, int]:
+    """Split code (TRAIN / VALIDATION / TEST) per row, and the number of groups.
 
     `groups`: a uint64 group id per row; `strata`: a label per row (any sortable values), or
     None for no stratification.
     """
     n = len(groups)
     if n == 0:
-        return np.zeros(0, dtype=np.uint8)
+        return np.zeros(0, dtype=np.uint8), 0
     gids, row_group, sizes = np.unique(groups, return_inverse=True, return_counts=True)
     row_group = row_group.reshape(-1)
     g = len(gids)
@@ -61,4 +61,4 @@ def assign_splits(
         cut_test, cut_val = test * total, (test + validation) * total
         group_split[members[mid < cut_val]] = VALIDATION
         group_split[members[mid < cut_test]] = TEST
-    return group_split[row_group]
+    return group_split[row_group], g

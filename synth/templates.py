@@ -39,10 +39,10 @@ class TemplateOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     labels: list[str] | None = Field(
-        None, min_length=2, description="classification: the allowed answers"
+        default=None, min_length=2, description="classification: the allowed answers"
     )
     json_schema: dict[str, Any] | None = Field(
-        None, description="structured output: a JSON Schema object"
+        default=None, description="structured output: a JSON Schema object"
     )
 
     @model_validator(mode="after")
@@ -126,7 +126,7 @@ class Template:
 
 def template_dirs(base_dir: Path | None = None) -> list[Path]:
     """Where names are looked up: <config dir>/prompts, ./prompts, then the bundled prompts/."""
-    dirs = []
+    dirs: list[Path] = []
     for d in (
         (base_dir / "prompts") if base_dir else None,
         Path.cwd() / "prompts",

@@ -20,7 +20,7 @@ from synth.build import build
 from synth.config import RunConfig, load_config
 from synth.errors import ConfigError
 from synth.funnel import Funnel, funnel_table
-from synth.journal import Journal, NewItem, request_key
+from synth.journal import PLAN_EXTEND, Journal, NewItem, request_key
 from synth.providers.base import ChatRequest, ChatResponse, Usage
 from synth.templates import load_template
 
@@ -94,7 +94,8 @@ class JournalWriter:
             NewItem(request_key("openai", request, s), line, s, record, request, "openai")
             for s in range(len(answers))
         ]
-        self.journal.add_items(items)
+        # one line at a time, so no harvest plan: the journal builds every item
+        self.journal.add_items(items, plan=PLAN_EXTEND)
         for it, answer in zip(items, answers, strict=True):
             self.journal.mark_in_flight(it.key, Decimal("0.01"))
             if answer is None:

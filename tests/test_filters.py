@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,8 @@ from synth.filters.labels import LabelMatcher, Labels
 from synth.filters.length import Length
 from synth.filters.refusal import Refusal
 from synth.journal import JournalItem
-from synth.neardup import NearDupIndex, group_ids, lsh_params, normalise, signature, similarity
+from synth.neardup import group_ids, lsh_params, normalise, signature, similarity
+from synth.neardup_index import NearDupIndex
 
 
 def item(
@@ -335,9 +337,9 @@ def test_signature_estimates_jaccard_and_is_stable() -> None:
     assert similarity(signature(a, 64), signature(normalise("something else entirely"), 64)) < 0.2
 
 
-def test_near_dup_index_checks_candidates() -> None:
-    index = NearDupIndex(0.85, 64)
-    index.MERGE_EVERY = 50  # exercise the sorted arrays, not only the dict of recent entries
+def test_near_dup_index_checks_candidates(tmp_path: Path) -> None:
+    index = NearDupIndex(0.85, 64, tmp_path)
+    index._firsts.FLUSH_EVERY = 50  # exercise the table on disk, not only the recent entries
     assert not index.seen_or_add(normalise(LONG))
     assert index.seen_or_add(normalise(LONG + "!"))
     assert index.seen_or_add(normalise(TYPO))
@@ -349,7 +351,7 @@ def test_near_dup_index_checks_candidates() -> None:
         for i in range(300)
     ]
     assert not any(index.seen_or_add(t) for t in others)
-    assert len(index._keys) > 0 and index.seen_or_add(
+    assert index._firsts._stored and index.seen_or_add(
         normalise(LONG.replace("payments", "payment"))
     )
     assert all(index.seen_or_add(t) for t in others)
@@ -369,10 +371,11 @@ def test_group_ids_are_transitive_and_order_free() -> None:
     sigs = np.array([signature(normalise(t), 64) for t in texts])
     bands = np.array([band_hashes(s, b, r) for s in sigs], dtype=np.uint64)
     ids = np.array([digest64(normalise(t)) for t in texts], dtype=np.uint64)
-    g = group_ids(bands, ids, sigs, 0.7)
+    g = group_ids(bands.T, ids, lambda rows: sigs[rows], 0.7)
     assert g[0] == g[2] == g[3] and g[1] == g[4] and g[0] != g[1]
     assert g[0] == min(ids[[0, 2, 3]])
     order = [4, 2, 0, 3, 1]
-    assert group_ids(bands[order], ids[order], sigs[order], 0.7).tolist() == g[order].tolist()
+    reordered = group_ids(bands[order].T, ids[order], lambda rows: sigs[order][rows], 0.7)
+    assert reordered.tolist() == g[order].tolist()
     # a threshold above their similarity keeps them apart
-    assert len(set(group_ids(bands, ids, sigs, 0.99).tolist())) == 4
+    assert len(set(group_ids(bands.T, ids, lambda rows: sigs[rows], 0.99).tolist())) == 4

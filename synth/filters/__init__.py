@@ -7,6 +7,7 @@ line (ConfigError) when the config names it, and is left out when it came from t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from synth.build_config import (
@@ -57,7 +58,8 @@ def _problem(spec: Any, cfg: RunConfig, template: Template, seen: set[str]) -> s
     return None
 
 
-def make_filters(cfg: RunConfig, template: Template) -> list[Filter]:
+def make_filters(cfg: RunConfig, template: Template, scratch: Path | None = None) -> list[Filter]:
+    """The config's filters, in order; `scratch` is a folder for what they keep on disk."""
     explicit = "filters" in cfg.model_fields_set
     where = cfg.config_path.name if cfg.config_path else "config"
     out: list[Filter] = []
@@ -69,11 +71,11 @@ def make_filters(cfg: RunConfig, template: Template) -> list[Filter]:
                 raise ConfigError(f"{where}: filters[{i}] ({spec.name}): {problem}")
             continue
         seen.add(spec.name)
-        out.append(_make(spec, template))
+        out.append(_make(spec, template, scratch / f"filter-{i}" if scratch else None))
     return out
 
 
-def _make(spec: Any, template: Template) -> Filter:
+def _make(spec: Any, template: Template, scratch: Path | None) -> Filter:
     match spec:
         case FinishFilter():
             return Finish(spec)
@@ -86,7 +88,7 @@ def _make(spec: Any, template: Template) -> Filter:
         case LengthFilter():
             return Length(spec)
         case DedupFilter():
-            return Dedup(spec, template.fields)
+            return Dedup(spec, template.fields, scratch)
         case AgreementFilter():
             return Agreement(spec)
     raise TypeError(f"no filter for {spec!r}")

@@ -72,3 +72,6 @@ class Filter:
                 yield c
             else:
                 on_reject(c, self.name, verdict)
+
+    def close(self) -> None:
+        """Release what the filter holds on disk (dedup's indexes); the build calls it."""

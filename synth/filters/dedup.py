@@ -7,14 +7,20 @@
 The input is what the teacher saw (the rendered messages) for exact duplicates, and the input
 fields the template reads for near duplicates (an `id` field the prompt never shows does not
 make two tickets different). Samples of one input are never near duplicates of each other:
-their input is judged once, by its first sample. Memory: see synth.neardup.
+their input is judged once, by its first sample. Memory: both checks keep what they have seen
+on disk, under `scratch` (a temporary folder if none is given): see synth.spill.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from synth.build_config import DedupFilter
 from synth.filters.base import Candidate, Filter, Reject
-from synth.neardup import NearDupIndex, digest64, normalise
+from synth.neardup import digest64, normalise
+from synth.neardup_index import NearDupIndex
+from synth.spill import KeyIndex
 
 
 def prompt_text(c: Candidate) -> str:
@@ -32,13 +38,22 @@ def input_text(record: dict, fields: list[str] | None) -> str:
 class Dedup(Filter):
     name = "dedup"
 
-    def __init__(self, spec: DedupFilter, fields: list[str] | None = None) -> None:
+    def __init__(
+        self, spec: DedupFilter, fields: list[str] | None = None, scratch: Path | None = None
+    ) -> None:
         self.exact = spec.exact
         self.fields = fields
+        self._tmp = None
+        if scratch is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="distill-dedup-")
+            scratch = Path(self._tmp.name)
+        scratch.mkdir(parents=True, exist_ok=True)
         self.index = (
-            NearDupIndex(spec.near_threshold, spec.num_perm) if spec.near_threshold else None
+            NearDupIndex(spec.near_threshold, spec.num_perm, scratch / "near")
+            if spec.near_threshold
+            else None
         )
-        self._seen: set[int] = set()  # 64-bit digests of (input, answer): ~70 bytes per kept answer
+        self._seen = KeyIndex(scratch / "exact.sqlite")  # 64-bit digests of (input, answer)
         self._line: int | None = None
         self._line_verdict: Reject | None = None
 
@@ -46,15 +61,22 @@ class Dedup(Filter):
         near = self._near(c)
         if self.exact:
             h = digest64(normalise(prompt_text(c)) + "\x00" + c.normalised)
-            if h in self._seen:
+            if self._seen.get(h) is not None:
                 return Reject(
                     "duplicate", f"same input and answer as an earlier item (line {c.item.line})"
                 )
         if near is not None:
             return near
         if self.exact:
-            self._seen.add(h)
+            self._seen.add(h, 0)
         return None
+
+    def close(self) -> None:
+        self._seen.close()
+        if self.index is not None:
+            self.index.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def _near(self, c: Candidate) -> Reject | None:
         if self.index is None:

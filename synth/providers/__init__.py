@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TypedDict
 
 from synth.config import TeacherConfig
 from synth.errors import AuthError
@@ -12,6 +13,16 @@ __all__ = ["ChatRequest", "ChatResponse", "Provider", "Usage", "make_provider", 
 
 # OpenAI-compatible local servers accept any key; the SDK insists on a non-empty one.
 LOCAL_PLACEHOLDER_KEY = "not-needed"
+
+
+class _ProviderArgs(TypedDict):
+    """The keyword arguments every provider class takes."""
+
+    api_key: str
+    base_url: str | None
+    timeout_s: float
+    structured_output: bool
+    max_connections: int
 
 
 def api_key_for(teacher: TeacherConfig) -> str:
@@ -27,7 +38,7 @@ def api_key_for(teacher: TeacherConfig) -> str:
 
 
 def make_provider(teacher: TeacherConfig, *, max_connections: int | None = None) -> Provider:
-    kwargs = dict(
+    kwargs = _ProviderArgs(
         api_key=api_key_for(teacher),
         base_url=teacher.base_url,
         timeout_s=teacher.timeout_s,
