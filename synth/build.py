@@ -99,7 +99,8 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
             f"no harvest yet for run '{cfg.name}' ({cfg.journal_path}): run distill harvest first"
         )
     template = load_template(cfg.template, cfg.base_dir)
-    make_filters(cfg, template)  # a config mistake is one line before anything is read
+    for f in make_filters(cfg, template):  # a config mistake: one line before anything is read
+        f.close()
     build_dir = cfg.run_dir / "build"
     build_dir.mkdir(parents=True, exist_ok=True)
     for stale in build_dir.glob(".work-*"):  # left by a build that was killed

@@ -233,6 +233,7 @@ def run(
     if labels:
         stream = Labels(LabelsFilter(), labels).run(stream, on_reject)
     kept = [c.item.key for c in f.run(stream, on_reject)]
+    f.close()
     return kept, rejected
 
 
@@ -355,6 +356,7 @@ def test_near_dup_index_checks_candidates(tmp_path: Path) -> None:
         normalise(LONG.replace("payments", "payment"))
     )
     assert all(index.seen_or_add(t) for t in others)
+    index.close()
 
 
 def test_group_ids_are_transitive_and_order_free() -> None:

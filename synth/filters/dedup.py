@@ -41,49 +41,61 @@ class Dedup(Filter):
     def __init__(
         self, spec: DedupFilter, fields: list[str] | None = None, scratch: Path | None = None
     ) -> None:
+        self.spec = spec
         self.exact = spec.exact
         self.fields = fields
-        self._tmp = None
-        if scratch is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="distill-dedup-")
-            scratch = Path(self._tmp.name)
-        scratch.mkdir(parents=True, exist_ok=True)
-        self.index = (
-            NearDupIndex(spec.near_threshold, spec.num_perm, scratch / "near")
-            if spec.near_threshold
-            else None
-        )
-        self._seen = KeyIndex(scratch / "exact.sqlite")  # 64-bit digests of (input, answer)
+        self.scratch = scratch
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        # opened by the first answer: a filter built only to check the config holds nothing
+        self._index: NearDupIndex | None = None
+        self._seen: KeyIndex | None = None  # 64-bit digests of (input, answer)
         self._line: int | None = None
         self._line_verdict: Reject | None = None
 
+    def _open(self) -> tuple[NearDupIndex | None, KeyIndex]:
+        if self._seen is None:
+            folder = self.scratch
+            if folder is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="distill-dedup-")
+                folder = Path(self._tmp.name)
+            folder.mkdir(parents=True, exist_ok=True)
+            if self.spec.near_threshold:
+                self._index = NearDupIndex(
+                    self.spec.near_threshold, self.spec.num_perm, folder / "near"
+                )
+            self._seen = KeyIndex(folder / "exact.sqlite")
+        return self._index, self._seen
+
     def check(self, c: Candidate) -> Reject | None:
-        near = self._near(c)
+        index, seen = self._open()
+        near = self._near(c, index)
         if self.exact:
             h = digest64(normalise(prompt_text(c)) + "\x00" + c.normalised)
-            if self._seen.get(h) is not None:
+            if seen.get(h) is not None:
                 return Reject(
                     "duplicate", f"same input and answer as an earlier item (line {c.item.line})"
                 )
         if near is not None:
             return near
         if self.exact:
-            self._seen.add(h, 0)
+            seen.add(h, 0)
         return None
 
     def close(self) -> None:
-        self._seen.close()
-        if self.index is not None:
-            self.index.close()
+        if self._seen is not None:
+            self._seen.close()
+        if self._index is not None:
+            self._index.close()
         if self._tmp is not None:
             self._tmp.cleanup()
+        self._seen = self._index = self._tmp = None
 
-    def _near(self, c: Candidate) -> Reject | None:
-        if self.index is None:
+    def _near(self, c: Candidate, index: NearDupIndex | None) -> Reject | None:
+        if index is None:
             return None
         if c.item.line != self._line:
             self._line = c.item.line
-            seen = self.index.seen_or_add(input_text(c.item.input, self.fields))
+            seen = index.seen_or_add(input_text(c.item.input, self.fields))
             self._line_verdict = (
                 Reject("near_duplicate", f"line {c.item.line} is like an earlier input")
                 if seen
