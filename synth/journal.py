@@ -481,13 +481,16 @@ class Journal:
                 yield _item(row)
 
     def iter_pending(self, batch: int = 2000) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(key, request) of pending items in input order, streaming by rowid pages so that
-        the engine's own writes do not disturb the cursor."""
+        """(key, request) of pending items in input order, streaming by (line, sample) pages
+        so that the engine's own writes do not disturb the cursor. The (line, sample) index
+        is named: left to itself SQLite picks the state index and sorts every pending row for
+        each page (230 ms a page at 1M items, against 5 ms)."""
         last = (0, -1)
         while True:
             current = "AND key IN (SELECT key FROM current_keys)" if self.current_only else ""
             rows = self.db.execute(
-                f"SELECT line, sample, key, request FROM items WHERE state = ? {current} "
+                "SELECT line, sample, key, request FROM items INDEXED BY items_line "
+                f"WHERE state = ? {current} "
                 "AND (line, sample) > (?, ?) ORDER BY line, sample LIMIT ?",
                 (PENDING, last[0], last[1], batch),
             ).fetchall()
