@@ -229,7 +229,7 @@ class RowSpool:
         self.threshold = cfg.dataset.group_threshold
         self.num_perm = cfg.dataset.num_perm
         self._shape = lsh_params(self.threshold, self.num_perm) if self.threshold else None
-        bands = self._shape[0] if self._shape else 1
+        bands = self._shape[0] if self._shape else 0  # none: rows group by input hash alone
         self.columns_on_disk = Columns(
             path.parent / "split", ["id", *(f"band{i}" for i in range(bands))]
         )
@@ -253,7 +253,7 @@ class RowSpool:
                 bands = [as_int64(h) for h in band_hashes(sig, *self._shape)]
                 self._last = (item.line, [ident, *bands], sig)
             else:
-                self._last = (item.line, [ident, ident], None)
+                self._last = (item.line, [ident], None)
         _, values, input_sig = self._last
         self.columns_on_disk.append(values)
         if self.sigs is not None and input_sig is not None:
@@ -308,7 +308,7 @@ class RowSpool:
         """(split code, group id) per row; sets `group_count`."""
         disk = self.columns_on_disk
         groups = group_ids(
-            (disk.column(name) for name in disk.names[1:]),
+            (disk.column(name) for name in disk.names[1:] or ["id"]),
             disk.column("id"),
             self.sigs.read if self.sigs is not None else None,
             self.threshold or 1.0,

@@ -35,7 +35,6 @@ class _SplitWriter:
         self.features = features
         self.max_shard_bytes = max_shard_bytes
         self.shards: list[Path] = []
-        self.count = 0
         self._writer: Any = None
         self._since_check = 0
 
@@ -52,7 +51,6 @@ class _SplitWriter:
         if self._writer is None:
             self._open()
         self._writer.write(row)
-        self.count += 1
         self._since_check += 1
         if self._since_check >= BATCH_ROWS:  # the batch is on disk now: is the shard full?
             self._since_check = 0
@@ -120,9 +118,6 @@ class DatasetDictWriter:
         with (self.out / config.DATASETDICT_JSON_FILENAME).open("w", encoding="utf-8") as f:
             json.dump({"splits": self.splits}, f)
         return shards
-
-    def counts(self) -> dict[str, int]:
-        return {s: w.count for s, w in self._writers.items()}
 
 
 def export_jsonl(shards: Sequence[Path], path: Path) -> None:

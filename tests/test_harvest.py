@@ -211,6 +211,25 @@ def test_dry_run_sends_nothing(tmp_path: Path, sim: SimServer) -> None:
     assert sim.ledger(entries=False)["counters"]["received"] == 0
 
 
+def test_harvest_imports_no_training_library(tmp_path: Path, sim: SimServer) -> None:
+    """A whole `distill harvest` runs without torch, transformers, trl, peft or datasets."""
+    run = make_run(tmp_path, sim.openai_base_url, n=5)
+    code = (
+        "import atexit, sys; "
+        "atexit.register(lambda: print('HEAVY', [m for m in "
+        "('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules])); "
+        f"sys.argv = ['distill', 'harvest', {str(run.config)!r}]; "
+        "from synth.cli import main; main()"
+    )
+    env = {**os.environ, "DISTILL_TEST_KEY": "sk-test-123456"}
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stdout, r.stdout[-500:]
+    assert sim.ledger(entries=False)["counters"]["received"] == 5
+
+
 def test_key_is_written_nowhere(tmp_path: Path) -> None:
     key = "sk-secret-DO-NOT-LEAK-4242"
     with SimServer(
