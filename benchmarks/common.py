@@ -196,7 +196,7 @@ def run_baseline(base_url: str, n: int, *, concurrency: int, **kw: Any) -> Basel
 def run_distill(config: Path, **kw: Any) -> tuple[Any, float]:
     """`distill harvest CONFIG` as the CLI calls it (no progress display); (result, wall s)."""
     from synth.config import load_config
-    from synth.harvest import harvest
+    from synth.harvest.engine import harvest
 
     cfg = load_config(config)
     t0 = time.perf_counter()

@@ -35,7 +35,7 @@ TARGET = 0.8
 
 def _span_s(journal_path: Path) -> float:
     """First request sent to last answer received, from the journal's attempts."""
-    from synth.journal import Journal
+    from synth.journal.store import Journal
 
     with Journal(journal_path, readonly=True) as j:
         lo, hi = j.db.execute("SELECT MIN(started_at), MAX(ended_at) FROM attempts").fetchone()

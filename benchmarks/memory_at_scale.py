@@ -102,11 +102,13 @@ def fill_journal(journal_path: Path) -> int:
 def child(phase: str, config: Path) -> dict[str, Any]:
     """One phase, in this (fresh) process; returns its figures and peak RSS."""
     from synth.config import load_config
-    from synth.harvest import harvest, iter_items, plan
-    from synth.journal import Journal
+    from synth.harvest.engine import harvest, iter_items, plan
+    from synth.journal.store import Journal
 
     if phase == "build":
-        from synth.build import build  # its imports (datasets, numpy) count for the build only
+        from synth.dataset.builder import (
+            build,  # its imports (datasets, numpy) count for the build only
+        )
 
     cfg = load_config(config)
     t0 = time.perf_counter()

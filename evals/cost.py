@@ -176,8 +176,8 @@ def compare(ci: CostInputs) -> dict[str, Any]:
 def cost_inputs(cfg: RunConfig, eval_metrics: dict[str, Any] | None = None) -> CostInputs | None:
     """The figures of `cfg`'s run folder; None when there is no harvest yet."""
     from synth.errors import StageError
-    from synth.journal import Journal
-    from synth.report import cost_report
+    from synth.harvest.cost_report import cost_report
+    from synth.journal.store import Journal
 
     try:
         report = cost_report(cfg)

@@ -37,8 +37,8 @@ def _read_json(path: Path) -> Any:
 def collect(cfg: RunConfig) -> dict[str, Any]:
     """Everything the report shows, read from the run folder; a missing stage is None."""
     from evals.cost import cost_comparison
-    from synth.journal import Journal
-    from synth.report import cost_report
+    from synth.harvest.cost_report import cost_report
+    from synth.journal.store import Journal
 
     run = cfg.run_dir
     data: dict[str, Any] = {
@@ -94,7 +94,7 @@ def report_json_extras(cfg: RunConfig) -> dict[str, Any]:
 
 
 def funnel_steps(funnel: dict[str, Any]) -> list[tuple[str, int]]:
-    """(step, items left after it), from `<run>/build/funnel.json` (synth.funnel.Funnel)."""
+    """(step, items left after it), from `<run>/build/funnel.json` (synth.dataset.funnel.Funnel)."""
     left = funnel["items_in"]
     steps = [("items in", left)]
     for stage in funnel["stages"]:

@@ -18,9 +18,9 @@ import os
 import time
 from typing import Any
 
-from evals.config import StudentEndpoint
 from evals.generate import Generation, GenerationRun, Progress
 from synth.errors import ConfigError, StageError
+from synth.eval_config import StudentEndpoint
 
 ATTEMPTS = 4  # per request
 BACKOFF_S = (0.5, 8.0)  # first wait, longest wait

@@ -129,7 +129,7 @@ def build_tiny_student_cli(path: str | Path, cfg: RunConfig | None = None) -> Pa
     through its template (what the teacher is sent), else a few generic lines. The shape is the
     config's `student.tiny:` when it has one, else the defaults.
     """
-    from finetune.config import TinySpec
+    from synth.student_config import TinySpec
 
     spec = TinySpec()
     if cfg is not None and cfg.student is not None and cfg.student.is_tiny:

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finetune.config import StudentConfig
 from synth.errors import ConfigError, DependencyError
+from synth.student_config import StudentConfig
 
 if TYPE_CHECKING:
     from synth.config import RunConfig

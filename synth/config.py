@@ -1,7 +1,7 @@
 """The run config: one YAML file, typed and documented here (pydantic, `extra="forbid"`).
 
 Relative paths are relative to the config file. Sections owned by later stages are declared
-in their own modules (`synth.build_config`, `finetune.config`, `evals.config`), all free of
+in their own modules (`synth.dataset.config`, `synth.student_config`, `synth.eval_config`), all free of
 heavy imports so that `distill harvest` starts fast.
 """
 
@@ -15,10 +15,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evals.config import EvalConfig
-from finetune.config import StudentConfig
-from synth.build_config import DatasetConfig, FilterSpec, default_filters
+from synth.dataset.config import DatasetConfig, FilterSpec, default_filters
 from synth.errors import ConfigError
+from synth.eval_config import EvalConfig
+from synth.student_config import StudentConfig
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from synth.config import RunConfig, load_config
-from synth.journal import Journal, NewItem, request_key
-from synth.providers.base import ChatRequest, ChatResponse, Usage
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage
+from synth.journal.store import Journal, NewItem, request_key
 
 LABELS = ["billing", "shipping", "account"]
 KEYWORDS = {
@@ -164,7 +164,7 @@ def split_of(i: int) -> str:
 
 def dataset_rows(recs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Rows as `distill build` writes them, by split (the failed last record left out)."""
-    from synth.filters.labels import LabelMatcher
+    from synth.dataset.filters.labels import LabelMatcher
 
     matcher = LabelMatcher(LABELS)
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": [], "test": []}
@@ -199,7 +199,7 @@ def write_dataset(cfg: RunConfig, recs: list[dict[str, Any]]) -> None:
 def write_funnel(cfg: RunConfig, n: int) -> None:
     from collections import Counter
 
-    from synth.funnel import Funnel, Stage
+    from synth.dataset.funnel import Funnel, Stage
 
     kept = n - 1
     sizes = Counter(split_of(i) for i in range(kept))

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from synth.build import build
 from synth.config import RunConfig, load_config
+from synth.dataset.builder import build
+from synth.dataset.funnel import Funnel, funnel_table
 from synth.errors import ConfigError
-from synth.funnel import Funnel, funnel_table
-from synth.journal import PLAN_EXTEND, Journal, NewItem, request_key
-from synth.providers.base import ChatRequest, ChatResponse, Usage
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage
+from synth.journal.store import PLAN_EXTEND, Journal, NewItem, request_key
 from synth.templates import load_template
 
 LABELS = ["billing", "shipping", "refund", "account"]
@@ -461,7 +461,7 @@ def harvested_run(
     answers: str,
     **faults: Any,
 ) -> tuple[RunConfig, dict[str, Any]]:
-    from synth.harvest import harvest
+    from synth.harvest.engine import harvest
     from synth.sim.runner import SimServer
     from tests.conftest import make_run as make_sim_run
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from synth.build import build
-from synth.funnel import OLDER_PLAN, Funnel, funnel_table
-from synth.harvest import dry_run, harvest
-from synth.journal import Journal, pending_migrations
-from synth.migrations import MIGRATIONS
-from synth.report import cost_report
+from synth.dataset.builder import build
+from synth.dataset.funnel import OLDER_PLAN, Funnel, funnel_table
+from synth.harvest.cost_report import cost_report
+from synth.harvest.engine import dry_run, harvest
+from synth.journal.migrations import MIGRATIONS
+from synth.journal.store import Journal, pending_migrations
 from tests.conftest import distill, make_run
 
 V1 = {
@@ -147,7 +147,7 @@ def test_dry_run_leaves_the_plan_alone(tmp_path: Path, sim: Any) -> None:
 def test_removed_input_lines_leave_the_dataset_and_the_build_goes_stale(
     tmp_path: Path, sim: Any
 ) -> None:
-    from synth.pipeline import _journal_digest
+    from synth.cli.pipeline import _journal_digest
 
     run = make_run(tmp_path, sim.openai_base_url, n=N, template=V1, **BUILD)
     harvest(run.cfg())

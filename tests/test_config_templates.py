@@ -153,9 +153,9 @@ def test_inputs_nested_missing_field_names_line(tmp_path: Path) -> None:
 
 
 def test_config_reference_is_current() -> None:
-    from synth.config_reference import render
+    from synth.cli.config_reference import render
     from tests.conftest import REPO
 
     assert (REPO / "docs" / "config-reference.md").read_text() == render(), (
-        "regenerate: python -m synth.config_reference > docs/config-reference.md"
+        "regenerate: python -m synth.cli.config_reference > docs/config-reference.md"
     )

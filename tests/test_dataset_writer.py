@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from datasets import Features, List, Value, load_from_disk
 
-import synth.dataset_writer as dw
+import synth.dataset.writer as dw
 
 FEATURES = Features(
     {

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from synth.cli.demo import run_demo
+from synth.cli.pipeline import run_pipeline
 from synth.config import load_config
-from synth.demo import run_demo
-from synth.pipeline import run_pipeline
 
 
 def test_quick_demo_runs_every_stage_then_skips_them(tmp_path: Path) -> None:

@@ -207,8 +207,8 @@ def test_served_student_through_an_openai_compatible_server(
 
 def test_failures_file_is_a_harvest_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The next round: `distill harvest CONFIG --inputs <run>/eval/failures.jsonl`."""
-    from synth.harvest import harvest
-    from synth.journal import Journal
+    from synth.harvest.engine import harvest
+    from synth.journal.store import Journal
 
     with SimServer(SimConfig(answers=evalkit.student_answer_fn(wrong_every=3))) as sim:
         endpoint = {"base_url": sim.openai_base_url, "model": "sim-teacher"}

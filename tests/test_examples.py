@@ -26,7 +26,8 @@ import jsonschema
 import pytest
 import yaml
 
-from synth.sim import answers_extract, answers_tickets
+from synth.sim.answers import extract as answers_extract
+from synth.sim.answers import tickets as answers_tickets
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKETS = ROOT / "examples" / "support-tickets"
@@ -173,7 +174,7 @@ def test_tickets_teacher_agrees_with_gold_often_but_not_always() -> None:
 
 
 def test_build_label_normaliser_undoes_the_teachers_formatting() -> None:
-    labels_filter = pytest.importorskip("synth.filters.labels")
+    labels_filter = pytest.importorskip("synth.dataset.filters.labels")
     tpl = template("support-ticket")
     matcher = labels_filter.LabelMatcher(tpl["output"]["labels"])
     for r in records(TICKETS / "inputs.jsonl")[:600]:

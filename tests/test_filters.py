@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from synth.build_config import (
+from synth.dataset.config import (
     AgreementFilter,
     DedupFilter,
     FinishFilter,
@@ -19,17 +19,17 @@ from synth.build_config import (
     LengthFilter,
     RefusalFilter,
 )
-from synth.filters.agreement import Agreement
-from synth.filters.base import Candidate, Reject
-from synth.filters.dedup import Dedup
-from synth.filters.finish import Finish
-from synth.filters.json_schema import JsonSchema
-from synth.filters.labels import LabelMatcher, Labels
-from synth.filters.length import Length
-from synth.filters.refusal import Refusal
-from synth.journal import JournalItem
-from synth.neardup import group_ids, lsh_params, normalise, signature, similarity
-from synth.neardup_index import NearDupIndex
+from synth.dataset.filters.agreement import Agreement
+from synth.dataset.filters.base import Candidate, Reject
+from synth.dataset.filters.dedup import Dedup
+from synth.dataset.filters.finish import Finish
+from synth.dataset.filters.json_schema import JsonSchema
+from synth.dataset.filters.labels import LabelMatcher, Labels
+from synth.dataset.filters.length import Length
+from synth.dataset.filters.refusal import Refusal
+from synth.dataset.neardup import group_ids, lsh_params, normalise, signature, similarity
+from synth.dataset.neardup_index import NearDupIndex
+from synth.journal.store import JournalItem
 
 
 def item(
@@ -368,7 +368,7 @@ def test_group_ids_are_transitive_and_order_free() -> None:
         "unrelated words here and there!",
     ]
     b, r = lsh_params(0.7, 64)
-    from synth.neardup import band_hashes, digest64
+    from synth.dataset.neardup import band_hashes, digest64
 
     sigs = np.array([signature(normalise(t), 64) for t in texts])
     bands = np.array([band_hashes(s, b, r) for s in sigs], dtype=np.uint64)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from synth.harvest import harvest
-from synth.journal import Journal
+from synth.harvest.engine import harvest
+from synth.journal.store import Journal
 from synth.sim.runner import SimServer
 from tests.conftest import REPO, distill, make_run
 

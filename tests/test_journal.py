@@ -6,9 +6,9 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
-from synth.journal import Journal, NewItem, pending_migrations, request_key
-from synth.migrations import MIGRATIONS, m001_initial
-from synth.providers.base import ChatRequest, ChatResponse, Usage
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage
+from synth.journal.migrations import MIGRATIONS, m001_initial
+from synth.journal.store import Journal, NewItem, pending_migrations, request_key
 
 
 def _item(i: int) -> NewItem:

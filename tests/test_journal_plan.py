@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from synth.journal import PLAN_EXTEND, Journal, NewItem, request_key
-from synth.migrations import MIGRATIONS
-from synth.providers.base import ChatRequest, ChatResponse, Usage
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage
+from synth.journal.migrations import MIGRATIONS
+from synth.journal.store import PLAN_EXTEND, Journal, NewItem, request_key
 
 
 def _item(i: int, prompt: str = "v1") -> NewItem:

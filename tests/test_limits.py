@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from synth.limits import (
+from synth.harvest.limits import (
     HEADER_SAFETY,
     MAX_HOLD_S,
     RECOVERY_SUCCESSES,

@@ -4,7 +4,7 @@ Ollama (503 "server busy"). None of them sends rate-limit headers; the harvest r
 503s with backoff and lowers its concurrency. Also the prices of a self-hosted teacher
 (`per_hour`, `free`) and token log-probabilities, end to end.
 
-The retry policy's first backoff (synth.retry.INITIAL_BACKOFF_S, 1 s) is patched down to
+The retry policy's first backoff (synth.harvest.retry.INITIAL_BACKOFF_S, 1 s) is patched down to
 BACKOFF_S so that each test takes a few seconds; the limiter's policy is the real one.
 """
 
@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-import synth.harvest
-import synth.retry
-from synth.harvest import harvest
-from synth.journal import Journal
-from synth.limits import Limiter
+import synth.harvest.engine
+import synth.harvest.retry
+from synth.harvest.engine import harvest
+from synth.harvest.limits import Limiter
+from synth.journal.store import Journal
 from synth.sim.runner import SimServer
 from tests.conftest import distill, make_run
 
@@ -52,14 +52,14 @@ class SpyLimiter(Limiter):
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synth.retry, "INITIAL_BACKOFF_S", BACKOFF_S)
-    monkeypatch.setattr(synth.retry, "MAX_BACKOFF_S", 1.0)
+    monkeypatch.setattr(synth.harvest.retry, "INITIAL_BACKOFF_S", BACKOFF_S)
+    monkeypatch.setattr(synth.harvest.retry, "MAX_BACKOFF_S", 1.0)
 
 
 @pytest.fixture
 def spy_limiter(monkeypatch: pytest.MonkeyPatch) -> type[SpyLimiter]:
     SpyLimiter.ceilings = []
-    monkeypatch.setattr(synth.harvest, "Limiter", SpyLimiter)
+    monkeypatch.setattr(synth.harvest.engine, "Limiter", SpyLimiter)
     return SpyLimiter
 
 
@@ -127,9 +127,11 @@ def test_local_server_503s_are_retried_with_backoff_and_concurrency_drops(
     for atts in by_key.values():
         atts.sort(key=lambda a: a["ended_at"])
         for k, (before, after) in enumerate(zip(atts, atts[1:], strict=False)):
-            backoff = min(BACKOFF_S * 2**k, synth.retry.MAX_BACKOFF_S)
+            backoff = min(BACKOFF_S * 2**k, synth.harvest.retry.MAX_BACKOFF_S)
             assert before["status"] == 503
-            assert after["ended_at"] - before["ended_at"] >= backoff * (1 - synth.retry.JITTER)
+            assert after["ended_at"] - before["ended_at"] >= backoff * (
+                1 - synth.harvest.retry.JITTER
+            )
             gaps_checked += 1
     assert gaps_checked == refused
 
@@ -192,7 +194,7 @@ def test_per_hour_price_costs_wall_time_beside_per_token_prices(tmp_path: Path) 
 
 def test_per_hour_budget_stops_the_run_and_resumes(tmp_path: Path) -> None:
     from synth.config import load_config
-    from synth.report import cost_report
+    from synth.harvest.cost_report import cost_report
 
     with SimServer(latency_ms=(30, 50), **PRICES) as sim:
         # $1 a second: the budget lasts 0.3 s of a run that needs about 1.5 s
@@ -256,7 +258,7 @@ def _ticket_records(n: int) -> list[dict[str, Any]]:
 def test_logprobs_from_the_teacher_to_the_dataset(tmp_path: Path) -> None:
     from datasets import load_from_disk
 
-    from synth.build import build
+    from synth.dataset.builder import build
     from synth.sim.openai_api import logprobs_content
 
     k = 3

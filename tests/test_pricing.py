@@ -14,8 +14,14 @@ from genai_prices.types import TieredPrices
 
 from synth.config import PriceConfig
 from synth.errors import PricingError
-from synth.pricing import Price, Tier, estimate_prompt_tokens, max_prompt_tokens, resolve_price
-from synth.providers.base import Usage
+from synth.harvest.pricing import (
+    Price,
+    Tier,
+    estimate_prompt_tokens,
+    max_prompt_tokens,
+    resolve_price,
+)
+from synth.harvest.providers.base import Usage
 
 
 def table_model(provider_id: str, model: str):  # type: ignore[no-untyped-def]

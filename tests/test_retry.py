@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from synth.errors import ProviderError
-from synth.retry import (
+from synth.harvest.retry import (
     INITIAL_BACKOFF_S,
     JITTER,
     MAX_BACKOFF_S,

@@ -19,9 +19,10 @@ import jsonschema
 import openai
 import pytest
 
-from synth.sim import answers, tokens
+from synth.sim import tokens
 from synth.sim.__main__ import build_parser, config_from_args
-from synth.sim.answers import Refusal, SimRequest
+from synth.sim.answers import registry as answers
+from synth.sim.answers.registry import Refusal, SimRequest
 from synth.sim.config import SimConfig
 from synth.sim.ratelimit import go_duration
 from synth.sim.runner import SimServer
@@ -666,7 +667,7 @@ def test_tokens_never_exceed_utf8_bytes_and_truncate_exactly() -> None:
 
 def test_answer_registry() -> None:
     assert answers.resolve("echo") is answers.echo
-    assert answers.resolve("synth.sim.answers:echo") is answers.echo
+    assert answers.resolve("synth.sim.answers.registry:echo") is answers.echo
     with pytest.raises(Exception, match="unknown sim answers"):
         answers.resolve("nope")
 

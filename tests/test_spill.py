@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.spill import Columns, FixedRows, KeyIndex, as_int64
+from synth.dataset.spill import Columns, FixedRows, KeyIndex, as_int64
 
 
 def test_fixed_rows_read_back_in_any_order_with_repeats(tmp_path: Path) -> None:

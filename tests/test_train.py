@@ -23,11 +23,11 @@ import torch  # noqa: E402
 from datasets import Dataset, DatasetDict  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  # noqa: E402
 
-from finetune.config import StudentConfig  # noqa: E402
 from finetune.generate import generate, load_student  # noqa: E402
 from finetune.train import prepare, train  # noqa: E402
 from synth.config import RunConfig  # noqa: E402
 from synth.errors import ConfigError, StageError  # noqa: E402
+from synth.student_config import StudentConfig  # noqa: E402
 
 KEYWORDS = {
     "billing": ["invoice", "charged", "refund"],
@@ -369,7 +369,7 @@ def test_bad_student_sections_are_rejected_by_the_config(
 
 def test_config_module_does_not_import_torch() -> None:
     code = (
-        "import sys, finetune.config, finetune.train, finetune.tiny, finetune.merge, finetune.generate; "
+        "import sys, synth.student_config, finetune.train, finetune.tiny, finetune.merge, finetune.generate; "
         "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -190,7 +190,7 @@ def test_harvest_through_transformers_serve(
 
     report = _report(run.config)
     cfg = run.cfg()
-    from synth.journal import Journal
+    from synth.journal.store import Journal
 
     with Journal(cfg.journal_path, readonly=True) as j:
         items = list(j.iter_items())

@@ -18,13 +18,13 @@ from collections import Counter
 from typing import Any
 
 from evals.tasks.base import Example, Score, Task, distillation_gap, mean
-from synth.filters.labels import LabelMatcher
+from synth.dataset.filters.labels import LabelMatcher
 
 INVALID = "(invalid)"
 
 
 def normalize_label(text: str | None, labels: list[str]) -> str | None:
-    """The label an answer names, or None: the build's own matcher (synth.filters.labels), so
+    """The label an answer names, or None: the build's own matcher (synth.dataset.filters.labels), so
     that the student is read exactly as the teacher was when the dataset was built. Forgiving
     about case, separators, punctuation, markdown and a "Category: x" lead-in; an answer that
     is a sentence mentioning a label is not that label."""

@@ -21,14 +21,14 @@ _LAZY = {
     "SimConfig": ("synth.sim.config", "SimConfig"),
     "SimServer": ("synth.sim.runner", "SimServer"),
     "serve": ("synth.sim.runner", "serve"),
-    "SimRequest": ("synth.sim.answers", "SimRequest"),
-    "Refusal": ("synth.sim.answers", "Refusal"),
-    "resolve_answer": ("synth.sim.answers", "resolve"),
+    "SimRequest": ("synth.sim.answers.registry", "SimRequest"),
+    "Refusal": ("synth.sim.answers.registry", "Refusal"),
+    "resolve_answer": ("synth.sim.answers.registry", "resolve"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Imports on first use, so that `import synth.sim.answers` stays free of uvicorn."""
+    """Imports on first use, so that `import synth.sim.answers.registry` stays free of uvicorn."""
     if name not in _LAZY:
         raise AttributeError(f"module 'synth.sim' has no attribute {name!r}")
     import importlib

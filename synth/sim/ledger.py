@@ -2,7 +2,7 @@
 
 Only 200 responses are billed; errors and dropped connections are counted but cost nothing.
 `input_tokens` of an entry is the whole prompt, cached part included (as in
-`synth.providers.base.Usage`), even though Anthropic's response reports the cached part apart.
+`synth.harvest.providers.base.Usage`), even though Anthropic's response reports the cached part apart.
 
 A request whose client hung up during its latency is `abandoned`: billed all the same (the
 provider finished the work), unless `bill_abandoned` is off.

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from synth.sim import tokens
-from synth.sim.answers import SimRequest
+from synth.sim.answers.registry import SimRequest
 from synth.sim.ratelimit import Limiter, openai_headers
 from synth.sim.request import ApiError, Choice, ParsedRequest
 

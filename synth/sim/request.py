@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from synth.sim.answers import SimRequest
+from synth.sim.answers.registry import SimRequest
 
 
 class ApiError(Exception):

@@ -32,9 +32,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from synth.sim import answers as answer_registry
 from synth.sim import anthropic_api, openai_api
-from synth.sim.answers import Refusal
+from synth.sim.answers import registry as answer_registry
+from synth.sim.answers.registry import Refusal
 from synth.sim.config import SimConfig
 from synth.sim.faults import FaultInjector, FaultPlan
 from synth.sim.imitate import Imitation

@@ -1,0 +1,197 @@
+"""`distill run`: harvest → build → train → eval → report, each stage skipped when current.
+
+A stage is current when its output exists and the fingerprint of what it was made from (the
+stage before it and its own config section) is unchanged; the fingerprint is written last,
+so a crash at any point re-runs just that stage, which resumes on its own (the harvest from
+its journal, training from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from synth.config import RunConfig
+
+STAGES = ("harvest", "build", "train", "eval", "report")
+
+
+def _digest(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _section(cfg: RunConfig, name: str) -> Any:
+    value = getattr(cfg, name)
+    if isinstance(value, list):
+        return [v.model_dump(mode="json") if hasattr(v, "model_dump") else v for v in value]
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+
+def _journal_digest(cfg: RunConfig) -> str:
+    from synth.journal.store import Journal
+
+    with Journal(cfg.journal_path, readonly=True) as j:
+        row = j.db.execute(
+            "SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items"
+        ).fetchone()
+        plan = j.plan()  # build reads the plan's answers: a new plan is a new build
+    return _digest(list(row), plan["digest"] if plan else None)
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    status: str  # ran | skipped
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class PipelineResult:
+    cfg: RunConfig
+    records: list[StageRecord] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+    html_path: Path | None = None
+
+
+class Stamps:
+    """<run>/stamps/<stage>.json: the fingerprint a stage's output was made from."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir / "stamps"
+
+    def read(self, stage: str) -> str | None:
+        try:
+            return json.loads((self.dir / f"{stage}.json").read_text())["fingerprint"]
+        except (FileNotFoundError, KeyError, json.JSONDecodeError):
+            return None
+
+    def write(self, stage: str, fingerprint: str) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / f"{stage}.json").write_text(
+            json.dumps({"fingerprint": fingerprint, "at": time.time()})
+        )
+
+
+def fingerprints(cfg: RunConfig, stamps: Stamps) -> dict[str, Callable[[], str]]:
+    """What each stage depends on, computed lazily (after the stage before it ran)."""
+    from synth.templates import find_template
+
+    def harvest() -> str:
+        return _digest(
+            _file_digest(cfg.inputs),
+            _file_digest(find_template(cfg.template, cfg.base_dir)),
+            _section(cfg, "teacher"),
+            str(cfg.budget_usd),
+        )
+
+    def build() -> str:
+        return _digest(
+            _journal_digest(cfg),
+            _section(cfg, "filters"),
+            _section(cfg, "dataset"),
+            _file_digest(find_template(cfg.template, cfg.base_dir)),
+        )
+
+    def train() -> str:
+        return _digest(stamps.read("build"), _section(cfg, "student"))
+
+    def evaluate() -> str:
+        return _digest(stamps.read("train"), _section(cfg, "eval"))
+
+    return {"harvest": harvest, "build": build, "train": train, "eval": evaluate}
+
+
+def run_pipeline(
+    cfg: RunConfig,
+    *,
+    console: Console | None = None,
+    force: bool = False,
+    harvest_stats: Any = None,
+) -> PipelineResult:
+    """Run every stage that is not current; returns what ran and the final report figures."""
+    from evals.report_html import report_json_extras, write_report
+    from synth.cli.progress import harvest_progress, step_progress
+    from synth.errors import ConfigError
+    from synth.harvest.cost_report import cost_report
+    from synth.harvest.engine import HarvestStats, harvest
+
+    console = console or Console(stderr=True)
+    if cfg.student is None:
+        raise ConfigError(
+            f"{cfg.config_path}: student: required by distill run (the model to train)"
+        )
+    stamps = Stamps(cfg.run_dir)
+    fps = fingerprints(cfg, stamps)
+    result = PipelineResult(cfg)
+
+    def stage(name: str, fn: Callable[[], str]) -> None:
+        fp = fps[name]()
+        if not force and stamps.read(name) == fp:
+            result.records.append(StageRecord(name, "skipped", 0.0, "current"))
+            console.print(f"[dim]{name}: current, skipped[/]")
+            return
+        console.rule(f"[bold]{name}")
+        t0 = time.monotonic()
+        detail = fn()
+        stamps.write(name, fps[name]())  # recomputed: a stage may change its own inputs' state
+        result.records.append(StageRecord(name, "ran", time.monotonic() - t0, detail))
+
+    def do_harvest() -> str:
+        stats = harvest_stats or HarvestStats()
+        r = harvest(cfg, stats=stats, progress=lambda s: harvest_progress(s, console))
+        return f"{r.stats.done} answered now, {r.stats.failed} failed"
+
+    def do_build() -> str:
+        from synth.dataset.builder import build
+
+        r = build(cfg)
+        return r.summary()
+
+    def do_train() -> str:
+        from finetune.train import train
+
+        with step_progress("train", console) as progress:
+            return train(cfg, progress=progress).describe()
+
+    def do_eval() -> str:
+        from evals.run import evaluate
+
+        with step_progress("eval", console) as progress:
+            return evaluate(cfg, progress=progress).describe()
+
+    stage("harvest", do_harvest)
+    stage("build", do_build)
+    stage("train", do_train)
+    stage("eval", do_eval)
+    t0 = time.monotonic()
+    html = cfg.run_dir / "report.html"
+    write_report(cfg, html_path=html, md_path=cfg.run_dir / "report.md")
+    result.records.append(StageRecord("report", "ran", time.monotonic() - t0, str(html)))
+    result.html_path = html
+    result.report = {**cost_report(cfg), **report_json_extras(cfg)}
+    return result
+
+
+def stages_table(result: PipelineResult) -> Table:
+    table = Table("stage", "status", "seconds", "detail", title="distill run", title_justify="left")
+    for r in result.records:
+        table.add_row(r.stage, r.status, f"{r.seconds:.1f}", r.detail)
+    return table

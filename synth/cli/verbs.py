@@ -1,0 +1,326 @@
+"""`distill`: one verb per stage. Each verb parses, calls one library function, prints.
+
+Heavy libraries (torch, transformers, trl, datasets) are imported inside the verbs that need
+them, so `distill harvest` starts fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from synth.errors import DistillError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Distil a frontier model's behaviour on one task into a small student.",
+    pretty_exceptions_enable=False,
+)
+templates_app = typer.Typer(no_args_is_help=True, help="List, show and try prompt templates.")
+app.add_typer(templates_app, name="templates")
+
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+ConfigArg = Annotated[Path, typer.Argument(help="the run's YAML config", show_default=False)]
+
+
+def fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """A user's mistake is one line and an exit code; a traceback means a bug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DistillError as e:
+            fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            err.print(
+                "[yellow]interrupted:[/] run the same command again to carry on where it stopped"
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(config: Path, overrides: dict[str, Any] | None = None) -> Any:
+    from synth.config import load_config
+
+    return load_config(config, overrides)
+
+
+@app.command()
+@user_errors
+def harvest(
+    config: ConfigArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="estimate tokens and cost; send nothing")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="send items that failed before again")
+    ] = False,
+    inputs: Annotated[
+        Path | None,
+        typer.Option(
+            help="another inputs file (e.g. <run>/eval/failures.jsonl); its answers are added "
+            "to those build reads"
+        ),
+    ] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="override budget_usd")] = None,
+) -> None:
+    """Send every input to the teacher once; resumable; never over budget."""
+    from synth.cli.progress import harvest_progress
+    from synth.harvest.engine import HarvestStats
+    from synth.harvest.engine import dry_run as do_dry_run
+    from synth.harvest.engine import harvest as do_harvest
+
+    overrides: dict[str, Any] = {}
+    if inputs is not None:
+        overrides["inputs"] = str(inputs.resolve())
+    if budget is not None:
+        overrides["budget_usd"] = budget
+    cfg = _load(config, overrides)
+    if dry_run:
+        d = do_dry_run(cfg)
+        out.print(
+            f"[bold]dry run[/] · {cfg.teacher.provider}/{cfg.teacher.model} · price: {d.price.source}\n"
+            f"  items            {d.items:,} ({d.already_done:,} already answered, {d.to_send:,} to send)\n"
+            f"  input tokens     ~{d.est_input_tokens:,} (estimate)\n"
+            f"  output tokens    at most {d.max_output_tokens:,}\n"
+            f"  estimated cost   ${d.est_cost_usd:,.4f} (half of max_tokens per answer)\n"
+            f"  worst case       ${d.worst_case_usd:,.4f}"
+            + (f"  (budget ${cfg.budget_usd:,.2f})" if cfg.budget_usd is not None else ""),
+            highlight=False,
+        )
+        return
+    result = do_harvest(
+        cfg,
+        stats=HarvestStats(),
+        retry_failed=retry_failed,
+        progress=lambda s: harvest_progress(s, err),
+        add_to_plan=inputs is not None,  # another file: its answers join the dataset's
+    )
+    s = result.stats
+    out.print(
+        f"harvest finished: {s.already_done + s.done:,}/{s.total:,} answered ({s.done:,} now), "
+        f"{s.failed:,} failed, ${s.spent_usd:,.4f} this run, {result.wall_s:.1f} s"
+        + (f" · failed items keep their reason: distill report {config}" if s.failed else ""),
+        highlight=False,
+    )
+
+
+@app.command()
+@user_errors
+def report(
+    config: ConfigArg,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    html: Annotated[
+        Path | None, typer.Option(help="write a self-contained HTML report here")
+    ] = None,
+    md: Annotated[Path | None, typer.Option(help="write a Markdown report here")] = None,
+) -> None:
+    """What the teacher cost; with the later stages, what the student costs and the gap."""
+    from synth.harvest.cost_report import cost_report, cost_table
+
+    cfg = _load(config)
+    data = cost_report(cfg)
+    if as_json or html or md:
+        from evals.report_html import report_json_extras, write_report
+
+        if html or md:
+            paths = write_report(cfg, html_path=html, md_path=md)
+            for p in paths:
+                err.print(f"wrote {p}")
+        if as_json:
+            data.update(report_json_extras(cfg))
+            print(json.dumps(data, indent=2, default=str))
+        return
+    out.print(cost_table(data))
+
+
+@app.command()
+@user_errors
+def build(
+    config: ConfigArg,
+    push_to_hub: Annotated[
+        str | None, typer.Option(help="also push the dataset to this Hub repo")
+    ] = None,
+) -> None:
+    """Filter the teacher's answers into a Hugging Face dataset (train/validation/test)."""
+    from synth.dataset.builder import build as do_build
+    from synth.dataset.funnel import funnel_table
+
+    cfg = _load(config)
+    result = do_build(cfg, push_to_hub=push_to_hub)
+    out.print(funnel_table(result.funnel))
+    out.print(f"dataset: {result.dataset_dir}  ({result.summary()})", highlight=False)
+
+
+@app.command()
+@user_errors
+def train(
+    config: ConfigArg,
+    no_resume: Annotated[
+        bool, typer.Option("--no-resume", help="start over instead of resuming")
+    ] = False,
+) -> None:
+    """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
+    from finetune.train import train as do_train
+    from synth.cli.progress import step_progress
+
+    cfg = _load(config)
+    with step_progress("train", err) as progress:
+        result = do_train(cfg, resume=not no_resume, progress=progress)
+    out.print(result.describe(), highlight=False)
+
+
+@app.command(name="eval")
+@user_errors
+def evaluate(config: ConfigArg) -> None:
+    """Measure the student against the teacher (and gold labels) on held-out data."""
+    from evals.run import evaluate as do_eval
+    from synth.cli.progress import step_progress
+
+    cfg = _load(config)
+    with step_progress("eval", err) as progress:
+        result = do_eval(cfg, progress=progress)
+    out.print(result.describe(), highlight=False)
+
+
+@app.command()
+@user_errors
+def run(
+    config: ConfigArg,
+    force: Annotated[
+        bool, typer.Option(help="redo every stage even when its output is current")
+    ] = False,
+) -> None:
+    """Harvest → build → train → eval → report, skipping stages whose output is current."""
+    from synth.cli.pipeline import run_pipeline, stages_table
+
+    cfg = _load(config)
+    result = run_pipeline(cfg, console=err, force=force)
+    out.print(stages_table(result))
+    out.print(f"report: {result.html_path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def demo(
+    dir: Annotated[Path, typer.Option("--dir", help="where the demo's run goes")] = Path(
+        "demo-run"
+    ),
+    items: Annotated[int | None, typer.Option(help="use only the first N tickets (faster)")] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="a smaller student, one epoch, a faster teacher")
+    ] = False,
+) -> None:
+    """The whole pipeline offline: simulated teacher, bundled tickets, a tiny student."""
+    from synth.cli.demo import run_demo
+
+    summary = run_demo(dir, console=err, items=items, quick=quick)
+    out.print(summary)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+@user_errors
+def sim(ctx: typer.Context) -> None:
+    """Run the simulated teacher (OpenAI + Anthropic APIs) on 127.0.0.1. `distill sim --help`."""
+    from synth.sim.__main__ import main as sim_main
+
+    sys.exit(sim_main(ctx.args))
+
+
+@app.command(name="tiny-student")
+@user_errors
+def tiny_student(
+    path: Annotated[Path, typer.Argument(help="folder to write the model to")],
+    config: Annotated[
+        Path | None, typer.Option(help="train the tokenizer on this run's dataset/inputs")
+    ] = None,
+) -> None:
+    """Build a tiny random-init Llama-style student with its own tokenizer (no download)."""
+    from finetune.tiny import build_tiny_student_cli
+
+    out.print(f"wrote {build_tiny_student_cli(path, _load(config) if config else None)}")
+
+
+@templates_app.command("list")
+@user_errors
+def templates_list() -> None:
+    """Templates found by name (./prompts, then the bundled ones)."""
+    from rich.table import Table
+
+    from synth.templates import iter_templates, load_template
+
+    table = Table("name", "task", "description", "path")
+    for name, path in iter_templates(Path.cwd()):
+        t = load_template(str(path))
+        table.add_row(name, t.task, t.description, str(path))
+    out.print(table)
+
+
+@templates_app.command("show")
+@user_errors
+def templates_show(name: str) -> None:
+    """Print a template's file."""
+    from synth.templates import find_template
+
+    path = find_template(name, Path.cwd())
+    out.print(f"# {path}", style="dim", highlight=False)
+    print(path.read_text(encoding="utf-8"), end="")
+
+
+@templates_app.command("render")
+@user_errors
+def templates_render(
+    name: str,
+    inputs: Annotated[Path, typer.Option(help="an inputs JSONL file")],
+    line: Annotated[int, typer.Option(help="1-based line of the inputs file")] = 1,
+) -> None:
+    """Render a template over one input line: exactly the messages the teacher would get."""
+    from synth.errors import InputError
+    from synth.inputs import iter_records
+    from synth.templates import load_template
+
+    t = load_template(name, Path.cwd())
+    for lineno, record in iter_records(inputs):
+        if lineno == line:
+            missing = [f for f in t.fields if f not in record]
+            if missing:
+                raise InputError(
+                    f"{inputs}:{lineno}: record has no field '{missing[0]}' (template {t.name} uses it)"
+                )
+            for m in t.render(record):
+                out.rule(m["role"], style="dim")
+                print(m["content"])
+            if t.labels:
+                out.rule("labels", style="dim")
+                print(", ".join(t.labels))
+            return
+    raise InputError(f"{inputs}: no line {line}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

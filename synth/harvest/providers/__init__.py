@@ -1,0 +1,54 @@
+"""Teacher providers behind one protocol (`synth.harvest.providers.base.Provider`)."""
+
+from __future__ import annotations
+
+import os
+from typing import TypedDict
+
+from synth.config import TeacherConfig
+from synth.errors import AuthError
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider, Usage
+
+__all__ = ["ChatRequest", "ChatResponse", "Provider", "Usage", "make_provider", "api_key_for"]
+
+# OpenAI-compatible local servers accept any key; the SDK insists on a non-empty one.
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+
+
+class _ProviderArgs(TypedDict):
+    """The keyword arguments every provider class takes."""
+
+    api_key: str
+    base_url: str | None
+    timeout_s: float
+    structured_output: bool
+    max_connections: int
+
+
+def api_key_for(teacher: TeacherConfig) -> str:
+    """The key from the environment; never from the config, never written anywhere."""
+    key = os.environ.get(teacher.key_env, "").strip()
+    if key:
+        return key
+    if teacher.base_url is not None and teacher.provider == "openai":
+        return LOCAL_PLACEHOLDER_KEY
+    raise AuthError(
+        f"no API key in ${teacher.key_env}: export it, or set teacher.api_key_env to the variable that holds it"
+    )
+
+
+def make_provider(teacher: TeacherConfig, *, max_connections: int | None = None) -> Provider:
+    kwargs = _ProviderArgs(
+        api_key=api_key_for(teacher),
+        base_url=teacher.base_url,
+        timeout_s=teacher.timeout_s,
+        structured_output=teacher.structured_output,
+        max_connections=max_connections or max(teacher.concurrency, 10),
+    )
+    if teacher.provider == "anthropic":
+        from synth.harvest.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(**kwargs)
+    from synth.harvest.providers.openai import OpenAIProvider
+
+    return OpenAIProvider(**kwargs)

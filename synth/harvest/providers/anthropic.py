@@ -1,0 +1,128 @@
+"""Anthropic messages. The system prompt travels apart from the messages; structured output
+goes through `output_config.format`; usage is normalised so that `input_tokens` counts every
+prompt token, cached reads included (Anthropic reports them apart)."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Any
+
+import anthropic
+
+from synth.errors import ProviderError
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage, split_known
+
+FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "refusal": "refusal",
+    "tool_use": "stop",
+    "pause_turn": "stop",
+    "model_context_window_exceeded": "length",
+}
+
+
+def _message(err: anthropic.APIStatusError) -> str:
+    body = err.body
+    if (
+        isinstance(body, dict)
+        and isinstance(body.get("error"), dict)
+        and body["error"].get("message")
+    ):
+        return f"{err.status_code}: {body['error']['message']}"
+    return f"{err.status_code}: {err.message}"
+
+
+class AnthropicProvider:
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        structured_output: bool = True,
+        max_connections: int = 100,
+    ) -> None:
+        # the SDK's own client class (it may be built on httpx or its successor), sized to our
+        # concurrency: the default pool would queue requests our limiter already admitted
+        limits = type(anthropic.DEFAULT_CONNECTION_LIMITS)(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self.client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout_s,
+            http_client=anthropic.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+        )
+        self.structured_output = structured_output
+
+    def request_kwargs(self, req: ChatRequest) -> dict[str, Any]:
+        system = "\n\n".join(m["content"] for m in req.messages if m["role"] == "system")
+        params = dict(req.params)
+        if "stop" in params:  # the OpenAI spelling, accepted for convenience
+            stop = params.pop("stop")
+            params["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        kwargs: dict[str, Any] = {
+            "model": req.model,
+            "messages": [m for m in req.messages if m["role"] != "system"],
+            **params,
+        }
+        if system:
+            kwargs["system"] = system
+        if req.json_schema is not None and self.structured_output:
+            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": req.json_schema}}
+        return kwargs
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        t0 = time.monotonic()
+        try:
+            raw = await self.client.messages.with_raw_response.create(
+                **split_known(self.client.messages.create, self.request_kwargs(req))
+            )
+            message = raw.parse()
+            if inspect.isawaitable(message):  # the async raw response parses asynchronously
+                message = await message
+        except anthropic.APIStatusError as e:
+            raise ProviderError(
+                _message(e), status=e.status_code, headers=dict(e.response.headers)
+            ) from None
+        except anthropic.APITimeoutError:
+            raise ProviderError("request timed out", kind="timeout") from None
+        except anthropic.APIConnectionError as e:
+            raise ProviderError(
+                f"connection failed: {e.__cause__ or e}", kind="connection"
+            ) from None
+        except anthropic.APIResponseValidationError as e:
+            raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
+        latency = time.monotonic() - t0
+        headers = {k.lower(): v for k, v in raw.headers.items()}
+        text = "".join(
+            getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
+        )
+        u = message.usage
+        cache_read = getattr(u, "cache_read_input_tokens", None) or 0
+        cache_write = getattr(u, "cache_creation_input_tokens", None) or 0
+        raw_finish = message.stop_reason
+        finish = FINISH.get(raw_finish or "", raw_finish)
+        return ChatResponse(
+            text=text,
+            usage=Usage(
+                input_tokens=u.input_tokens + cache_read + cache_write,
+                output_tokens=u.output_tokens,
+                cached_input_tokens=cache_read,
+            ),
+            finish_reason=finish,
+            refusal=text if finish == "refusal" else None,
+            request_id=headers.get("request-id") or message.id,
+            latency_s=latency,
+            headers=headers,
+            raw_finish_reason=raw_finish,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()

@@ -1,0 +1,156 @@
+"""OpenAI chat completions, and every OpenAI-compatible server (vLLM, Ollama, llama.cpp,
+`transformers serve`, ...) through `base_url`.
+
+The SDK's own retries are off: the engine's retry layer decides, from the status and headers
+this module copies into `ProviderError`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Any
+
+import openai
+
+from synth.errors import ProviderError
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage, split_known
+
+FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "stop",
+}
+
+
+def _strict_ok(schema: dict[str, Any]) -> bool:
+    """OpenAI's strict mode wants every property required and no extra properties."""
+    props = set(schema.get("properties", {}))
+    return schema.get("additionalProperties") is False and set(schema.get("required", [])) == props
+
+
+def response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema, "strict": _strict_ok(schema)},
+    }
+
+
+def _message(err: openai.APIStatusError) -> str:
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return f"{err.status_code}: {inner['message']}"
+        if isinstance(inner, str):
+            return f"{err.status_code}: {inner}"
+    return f"{err.status_code}: {err.message}"
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        structured_output: bool = True,
+        max_connections: int = 100,
+    ) -> None:
+        # the SDK's own client class (it may be built on httpx or its successor), sized to our
+        # concurrency: the default pool would queue requests our limiter already admitted
+        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self.client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout_s,
+            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+        )
+        self.structured_output = structured_output
+
+    def request_kwargs(self, req: ChatRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": req.model, "messages": req.messages, **req.params}
+        if req.json_schema is not None and self.structured_output:
+            kwargs["response_format"] = response_format(req.json_schema)
+        if req.logprobs:
+            kwargs["logprobs"] = True
+            kwargs["top_logprobs"] = req.logprobs
+        return kwargs
+
+    async def complete(self, req: ChatRequest) -> ChatResponse:
+        t0 = time.monotonic()
+        try:
+            raw = await self.client.chat.completions.with_raw_response.create(
+                **split_known(self.client.chat.completions.create, self.request_kwargs(req))
+            )
+            completion = raw.parse()
+            if inspect.isawaitable(completion):  # the async raw response parses asynchronously
+                completion = await completion
+        except openai.APIStatusError as e:
+            raise ProviderError(
+                _message(e), status=e.status_code, headers=dict(e.response.headers)
+            ) from None
+        except openai.APITimeoutError:
+            raise ProviderError("request timed out", kind="timeout") from None
+        except openai.APIConnectionError as e:
+            raise ProviderError(
+                f"connection failed: {e.__cause__ or e}", kind="connection"
+            ) from None
+        except openai.APIResponseValidationError as e:
+            raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
+        latency = time.monotonic() - t0
+        headers = {k.lower(): v for k, v in raw.headers.items()}
+        if not completion.choices:
+            raise ProviderError(
+                "response has no choices",
+                status=raw.status_code,
+                headers=headers,
+                kind="bad_response",
+            )
+        choice = completion.choices[0]
+        usage = completion.usage
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
+        refusal = getattr(choice.message, "refusal", None)
+        raw_finish = choice.finish_reason
+        finish = "refusal" if refusal else FINISH.get(raw_finish or "", raw_finish)
+        return ChatResponse(
+            text=choice.message.content or "",
+            usage=Usage(
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+                cached_input_tokens=(getattr(details, "cached_tokens", None) or 0)
+                if details
+                else 0,
+            ),
+            finish_reason=finish,
+            refusal=refusal,
+            request_id=headers.get("x-request-id") or completion.id,
+            latency_s=latency,
+            headers=headers,
+            logprobs=_logprobs(choice),
+            raw_finish_reason=raw_finish,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    lp = getattr(choice, "logprobs", None)
+    content = getattr(lp, "content", None) if lp else None
+    if not content:
+        return None
+    return [
+        {
+            "token": t.token,
+            "logprob": t.logprob,
+            "top": {a.token: a.logprob for a in (t.top_logprobs or [])},
+        }
+        for t in content
+    ]
