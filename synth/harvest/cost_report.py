@@ -83,6 +83,12 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "token_cost_usd": _money(t["token_cost_usd"]),
         "hourly_cost_usd": _money(t["hourly_cost_usd"]),
         "orphaned_usd": _money(t["orphaned_usd"]),
+        # cost_usd is settled (answers whose usage came back); possibly billed is the worst
+        # case of attempts whose outcome is unknown (timed out, dropped, interrupted on the
+        # wire, in flight at a crash): the budget counts both
+        "possibly_billed_usd": _money(t["possibly_billed_usd"]),
+        "possibly_billed_usd_exact": str(t["possibly_billed_usd"]),
+        "last_run_status": runs[-1]["status"] if runs else None,
         "budget_usd": float(cfg.budget_usd) if cfg.budget_usd is not None else None,
         "retries": t["retries"],
         "rate_limited": t["rate_limited"],
@@ -114,7 +120,7 @@ def cost_table(r: dict[str, Any]) -> Table:
         ("input tokens", f"{r['input_tokens']:,}"),
         ("  of which cached", f"{r['cached_input_tokens']:,}"),
         ("output tokens", f"{r['output_tokens']:,}"),
-        ("cost", f"${r['cost_usd']:,.4f}"),
+        ("cost (settled)", f"${r['cost_usd']:,.4f}"),
         *(
             [("  of which GPU hours", f"${r['hourly_cost_usd']:,.4f}")]
             if r["hourly_cost_usd"]
@@ -126,8 +132,15 @@ def cost_table(r: dict[str, Any]) -> Table:
             else []
         ),
     ]
+    if r.get("possibly_billed_usd"):
+        rows.append(
+            ("possibly billed (timed out/dropped, worst case)", f"${r['possibly_billed_usd']:,.4f}")
+        )
     if r["orphaned_usd"]:
-        rows.append(("in flight at a crash (worst case)", f"${r['orphaned_usd']:,.4f}"))
+        rows.append(("  of which in flight at a crash", f"${r['orphaned_usd']:,.4f}"))
+    if r.get("last_run_status") in ("interrupted", "budget", "auth"):
+        said = {"interrupted": "interrupted (resumable)", "budget": "stopped at the budget"}
+        rows.append(("last run", said.get(r["last_run_status"], "stopped: key refused")))
     if r["budget_usd"] is not None:
         rows.append(("budget", f"${r['budget_usd']:,.2f}"))
     if r["cost_per_1k_usd"] is not None:

@@ -15,6 +15,7 @@ sent or paid for again. The keys a harvest journals become the journal's plan, w
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -23,13 +24,13 @@ from decimal import Decimal
 from typing import Any
 
 from synth.config import RunConfig
-from synth.errors import AuthError, BudgetExceeded, ConfigError, ProviderError
+from synth.errors import AuthError, BudgetExceeded, ConfigError, Interrupted, ProviderError
 from synth.harvest.budget import Budget
 from synth.harvest.limits import Limiter
 from synth.harvest.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
 from synth.harvest.providers import make_provider
 from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider
-from synth.harvest.retry import Decision, decide, retrying
+from synth.harvest.retry import Decision, decide, redact, retrying
 from synth.inputs import render_records
 from synth.journal.store import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
 from synth.templates import Template, load_template
@@ -49,6 +50,7 @@ class HarvestStats:
     input_tokens: int = 0
     output_tokens: int = 0
     spent_usd: Decimal = Decimal(0)  # this run's settled cost
+    possibly_billed_usd: Decimal = Decimal(0)  # this run's attempts of unknown outcome
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
     budget_usd: Decimal | None = None
     started: float = field(default_factory=time.monotonic)
@@ -234,6 +236,10 @@ class Harvester:
             await self._answer(*job)
 
     async def _answer(self, key: str, request: dict[str, Any]) -> None:
+        """One item, attempt by attempt. Each attempt holds its own worst case: an attempt
+        whose outcome is unknown (timed out, dropped, unreadable) keeps it as possibly billed,
+        and the retry reserves anew; when the budget cannot cover another attempt, the item
+        goes back to pending and the run stops for the budget."""
         req = ChatRequest(**request)
         max_out = self.p.max_output_tokens or 0
         prompt_bound = max_prompt_tokens(req.messages, req.json_schema)
@@ -246,15 +252,20 @@ class Harvester:
             return
         self.journal.mark_in_flight(key, worst)
         self.stats.in_flight += 1
-        started = time.time()
-        attempt_started = [started]
+        a = _Attempt(worst=worst, started_at=time.time())
 
         async def on_retry(err: ProviderError, decision: Decision, wait: float) -> None:
             outcome = "rate_limited" if decision.rate_limited else "retry"
             self.journal.record_attempt(
-                key, self.run_id, attempt_started[0], outcome, err.status, str(err)
+                key,
+                self.run_id,
+                a.started_at,
+                outcome,
+                err.status,
+                decision.reason,
+                possibly_billed_usd=a.take_possibly_billed(),
             )
-            attempt_started[0] = time.time() + wait
+            a.started_at = time.time() + wait
             self.stats.retries += 1
             self.limiter.observe(err.headers)
             if decision.rate_limited:
@@ -264,63 +275,127 @@ class Harvester:
                 self.limiter.on_overloaded()
 
         try:
-            response = await self._send(req, prompt_bound + max_out, on_retry)
+            response = await self._send(req, prompt_bound + max_out, a, on_retry)
+        except _NoMoney:
+            # the budget cannot cover another attempt: the item waits for a bigger budget
+            self.stats.in_flight -= 1
+            self.stop_reason = self.stop_reason or "budget"
+            self.journal.mark_interrupted(
+                key, run_id=self.run_id, started_at=a.started_at, possibly_billed_usd=None
+            )
+            return
         except ProviderError as err:
             decision = decide(err)
             self.stats.in_flight -= 1
+            possibly = a.take_possibly_billed()
+            if a.held:
+                await self.budget.release(worst)
+                a.held = False
             if decision.stop_run:
                 self.stop_reason = "auth"
-                self.auth_error = str(err)
+                self.auth_error = redact(str(err))
                 self.journal.mark_failed(
                     key,
-                    str(err),
+                    decision.reason,
                     run_id=self.run_id,
-                    started_at=attempt_started[0],
+                    started_at=a.started_at,
                     status=err.status,
                     outcome="auth",
                     state="pending",
+                    possibly_billed_usd=possibly,
                 )
-                await self.budget.release(worst)
                 return
             self.journal.mark_failed(
                 key,
-                str(err) or decision.reason,
+                decision.reason,
                 run_id=self.run_id,
-                started_at=attempt_started[0],
+                started_at=a.started_at,
                 status=err.status,
                 outcome="rate_limited" if decision.rate_limited else "failed",
+                possibly_billed_usd=possibly,
             )
             if decision.rate_limited:
                 self.stats.rate_limited += 1
             self.stats.failed += 1
-            await self.budget.release(worst)
             return
         except asyncio.CancelledError:
-            # Left in flight on purpose: the next run counts its worst case as possibly billed.
+            # A clean stop: an attempt on the wire may be billed (its worst case is recorded),
+            # an item only waiting (for a retry, the limiter, money) goes back as it was.
             self.stats.in_flight -= 1
+            self.journal.mark_interrupted(
+                key,
+                run_id=self.run_id,
+                started_at=a.started_at,
+                possibly_billed_usd=worst if a.on_wire else a.take_possibly_billed(),
+            )
             raise
         cost = self.p.price.cost(response.usage)
-        self.journal.mark_done(
-            key, response, cost, run_id=self.run_id, started_at=attempt_started[0]
-        )
+        self.journal.mark_done(key, response, cost, run_id=self.run_id, started_at=a.started_at)
         await self.budget.settle(worst, cost)
+        a.held = False
         self.stats.in_flight -= 1
         self.stats.done += 1
         self.stats.input_tokens += response.usage.input_tokens
         self.stats.output_tokens += response.usage.output_tokens
         self.stats.spent_usd += cost
 
-    async def _send(self, req: ChatRequest, tokens_bound: int, on_retry: Any) -> ChatResponse:
+    async def _send(
+        self, req: ChatRequest, tokens_bound: int, a: _Attempt, on_retry: Any
+    ) -> ChatResponse:
         async for attempt in retrying(self.cfg.teacher.max_attempts, on_retry=on_retry):
             with attempt:
                 if self.stop_reason == "auth":
                     raise ProviderError("run stopped: the key was refused", status=401)
+                if not a.held:  # a retry: its own worst case, or no attempt at all
+                    if self.stop_reason or not await self.budget.reserve(a.worst):
+                        raise _NoMoney
+                    if self.stop_reason:
+                        await self.budget.release(a.worst)
+                        raise _NoMoney
+                    a.held = True
                 async with self.limiter.slot(tokens_bound) as permit:
-                    response = await self.provider.complete(req)
+                    a.on_wire = True
+                    try:
+                        response = await self.provider.complete(req)
+                    except ProviderError as err:
+                        a.on_wire = False
+                        await self._end_failed_attempt(a, err)
+                        raise
+                    a.on_wire = False
                     permit.settle(response.usage.input_tokens + response.usage.output_tokens)
                 self.limiter.observe(response.headers)
                 self.limiter.on_success()
         return response
+
+    async def _end_failed_attempt(self, a: _Attempt, err: ProviderError) -> None:
+        """The money of an attempt that failed: released when nothing was generated, kept as
+        possibly billed (spent, from now on) when the outcome is unknown."""
+        a.held = False
+        if err.may_be_billed:
+            await self.budget.settle(a.worst, a.worst)
+            a.possibly_billed = a.worst
+            self.stats.possibly_billed_usd += a.worst
+        else:
+            await self.budget.release(a.worst)
+
+
+class _NoMoney(Exception):
+    """A retry's worst case does not fit the budget (or the run is stopping): not sent."""
+
+
+@dataclass
+class _Attempt:
+    """The money and the state of an item's current attempt."""
+
+    worst: Decimal
+    started_at: float
+    held: bool = True  # its worst case is reserved in the budget
+    on_wire: bool = False  # sent, no answer yet
+    possibly_billed: Decimal | None = None  # the last failed attempt's unknown worst case
+
+    def take_possibly_billed(self) -> Decimal | None:
+        out, self.possibly_billed = self.possibly_billed, None
+        return out
 
 
 async def harvest_async(
@@ -342,6 +417,7 @@ async def harvest_async(
     provider = provider or make_provider(cfg.teacher)  # AuthError here: no key, nothing sent
     stats = stats or HarvestStats()
     t0 = time.monotonic()
+    terminated = _on_sigterm_cancel()
     try:
         with Journal(cfg.journal_path) as journal:
             # every line checked before anything is sent; the plan changes only then
@@ -352,7 +428,15 @@ async def harvest_async(
             stats.already_done = journal.count("done", current=True)
             h = Harvester(p, journal, provider, stats)
             with progress(stats) if progress else nullcontext():
-                status = await h.run()
+                try:
+                    status = await h.run()
+                except asyncio.CancelledError:
+                    if not terminated():
+                        raise
+                    raise Interrupted(
+                        "terminated (SIGTERM): the run stopped cleanly; run the same command "
+                        "again to carry on where it stopped"
+                    ) from None
             if status == "auth":
                 raise AuthError(
                     f"the teacher refused the key in ${cfg.teacher.key_env} ({h.auth_error}): check the key "
@@ -360,15 +444,47 @@ async def harvest_async(
                 )
             if status == "budget":
                 left = journal.count("pending", current=True)
-                spent = journal.spent_usd()
+                t = journal.totals()
+                unknown = (
+                    f" + ${t['possibly_billed_usd']:.4f} possibly billed (timed out or dropped, "
+                    "at their worst case)"
+                    if t["possibly_billed_usd"]
+                    else ""
+                )
                 raise BudgetExceeded(
-                    f"budget_usd {cfg.budget_usd} reached: ${spent:.4f} committed, {left} items not sent; "
-                    "raise budget_usd and run the same command to continue"
+                    f"budget_usd {cfg.budget_usd} reached: ${t['cost_usd']:.4f} settled{unknown}, "
+                    f"{left} items not sent; raise budget_usd and run the same command to continue"
                 )
             return HarvestResult(stats, status, h.run_id, time.monotonic() - t0)
     finally:
+        _restore_sigterm()
         if own_provider:
             await provider.aclose()
+
+
+def _on_sigterm_cancel() -> Callable[[], bool]:
+    """SIGTERM stops the harvest as Ctrl-C does: the main task is cancelled, every worker
+    journals where it stood. Returns whether SIGTERM came. (Only in the main thread.)"""
+    came = [False]
+    task = asyncio.current_task()
+
+    def on_term() -> None:
+        came[0] = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_term)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass  # not the main thread, or no signals here: SIGTERM keeps its default
+    return lambda: came[0]
+
+
+def _restore_sigterm() -> None:
+    try:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
 
 
 def harvest(cfg: RunConfig, **kwargs: Any) -> HarvestResult:

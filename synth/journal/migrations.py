@@ -116,6 +116,15 @@ def m004_plan(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_attempt_money(db: sqlite3.Connection) -> None:
+    # money per attempt: an attempt that timed out, dropped or came back unreadable may have
+    # been billed; its worst case stays counted (`possibly_billed_usd`) and its retry reserves
+    # anew. `flag` says why a figure was not taken as given (usage missing or absurd).
+    db.execute("ALTER TABLE attempts ADD COLUMN possibly_billed_usd TEXT")
+    db.execute("ALTER TABLE attempts ADD COLUMN flag TEXT")
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}

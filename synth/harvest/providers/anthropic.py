@@ -11,7 +11,13 @@ from typing import Any
 import anthropic
 
 from synth.errors import ProviderError
-from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage, split_known
+from synth.harvest.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Usage,
+    never_sent,
+    split_known,
+)
 
 FINISH = {
     "end_turn": "stop",
@@ -91,11 +97,13 @@ class AnthropicProvider:
             raise ProviderError(
                 _message(e), status=e.status_code, headers=dict(e.response.headers)
             ) from None
-        except anthropic.APITimeoutError:
-            raise ProviderError("request timed out", kind="timeout") from None
+        except anthropic.APITimeoutError as e:
+            raise ProviderError(
+                "request timed out", kind="timeout", sent=not never_sent(e)
+            ) from None
         except anthropic.APIConnectionError as e:
             raise ProviderError(
-                f"connection failed: {e.__cause__ or e}", kind="connection"
+                f"connection failed: {e.__cause__ or e}", kind="connection", sent=not never_sent(e)
             ) from None
         except anthropic.APIResponseValidationError as e:
             raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None

@@ -71,3 +71,10 @@ def split_known(create: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     if extra:
         out["extra_body"] = {**out.get("extra_body", {}), **extra}
     return out
+
+
+def never_sent(err: BaseException) -> bool:
+    """True when an SDK's connection error or timeout happened while connecting: the request
+    never left, so nothing can have been billed (any other timeout or drop may have been)."""
+    cause = err.__cause__ or err.__context__
+    return type(cause).__name__ in ("ConnectError", "ConnectTimeout")

@@ -14,7 +14,13 @@ from typing import Any
 import openai
 
 from synth.errors import ProviderError
-from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage, split_known
+from synth.harvest.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Usage,
+    never_sent,
+    split_known,
+)
 
 FINISH = {
     "stop": "stop",
@@ -96,11 +102,13 @@ class OpenAIProvider:
             raise ProviderError(
                 _message(e), status=e.status_code, headers=dict(e.response.headers)
             ) from None
-        except openai.APITimeoutError:
-            raise ProviderError("request timed out", kind="timeout") from None
+        except openai.APITimeoutError as e:
+            raise ProviderError(
+                "request timed out", kind="timeout", sent=not never_sent(e)
+            ) from None
         except openai.APIConnectionError as e:
             raise ProviderError(
-                f"connection failed: {e.__cause__ or e}", kind="connection"
+                f"connection failed: {e.__cause__ or e}", kind="connection", sent=not never_sent(e)
             ) from None
         except openai.APIResponseValidationError as e:
             raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
