@@ -9,6 +9,8 @@
     ├── StageError                    a stage needs an earlier one: "run distill build first" (exit 2)
     ├── AuthError                     401/403 from the teacher: the key is wrong or lacks access (exit 3)
     ├── BudgetExceeded                budget_usd would be crossed: stopped, resumable (exit 4)
+    ├── EndpointError                 the first requests all failed alike (nothing listening, 404,
+    │                                 an HTML page): stopped early, resumable (exit 5)
     ├── Interrupted                   Ctrl-C or SIGTERM: stopped cleanly, resumable (exit 130)
     └── ProviderError                 a failed request; `retryable` decides what the retry layer does
         └── ...                       (never leaves the engine: items fail with its message instead)
@@ -55,6 +57,10 @@ class AuthError(DistillError):
 
 class BudgetExceeded(DistillError):
     exit_code = 4
+
+
+class EndpointError(DistillError):
+    exit_code = 5
 
 
 class Interrupted(DistillError):

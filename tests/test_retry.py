@@ -105,8 +105,9 @@ DECISIONS = [
     (503, {"retry-after-ms": "1000"}, "http", True, False, False, True),
     (None, {}, "timeout", True, False, False, False),
     (None, {}, "connection", True, False, False, False),
-    (None, {}, "bad_response", False, False, False, False),
-    (200, {}, "bad_response", False, False, False, False),
+    # a 200 that is no answer (a proxy's page, a cut body) is retried as a server error
+    (None, {}, "bad_response", True, False, False, False),
+    (200, {}, "bad_response", True, False, False, False),
 ]
 
 

@@ -24,16 +24,28 @@ from decimal import Decimal
 from typing import Any
 
 from synth.config import RunConfig
-from synth.errors import AuthError, BudgetExceeded, ConfigError, Interrupted, ProviderError
+from synth.errors import (
+    AuthError,
+    BudgetExceeded,
+    ConfigError,
+    EndpointError,
+    Interrupted,
+    ProviderError,
+)
 from synth.harvest.budget import Budget
 from synth.harvest.limits import Limiter
 from synth.harvest.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
-from synth.harvest.providers import make_provider
+from synth.harvest.providers import api_key_for, make_provider
 from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider
-from synth.harvest.retry import Decision, decide, redact, retrying
+from synth.harvest.retry import Decision, decide, redact, retrying, systematic
+from synth.harvest.secrets import Redactor
+from synth.harvest.usage_check import clamp, unbelievable
 from synth.inputs import render_records
 from synth.journal.store import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
 from synth.templates import Template, load_template
+
+#: the first attempts watched for one systematic failure (all alike: the run stops)
+SYSTEMATIC_PROBE = 5
 
 
 @dataclass
@@ -51,6 +63,8 @@ class HarvestStats:
     output_tokens: int = 0
     spent_usd: Decimal = Decimal(0)  # this run's settled cost
     possibly_billed_usd: Decimal = Decimal(0)  # this run's attempts of unknown outcome
+    usage_flagged: int = 0  # answers whose usage was missing or absurd: priced at worst case
+    failed_earlier: int = 0  # failed items of earlier runs, not sent again without --retry-failed
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
     budget_usd: Decimal | None = None
     started: float = field(default_factory=time.monotonic)
@@ -161,8 +175,16 @@ def dry_run(cfg: RunConfig) -> DryRun:
 class Harvester:
     """One harvest run over a journal. `run()` returns when every item has ended."""
 
-    def __init__(self, p: Plan, journal: Journal, provider: Provider, stats: HarvestStats) -> None:
+    def __init__(
+        self,
+        p: Plan,
+        journal: Journal,
+        provider: Provider,
+        stats: HarvestStats,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.p = p
+        self.redact = redactor or Redactor()
         self.cfg = p.cfg
         self.journal = journal
         self.provider = provider
@@ -174,8 +196,13 @@ class Harvester:
         stats.prior_spent_usd = self.budget.spent
         stats.budget_usd = self.cfg.budget_usd
         self.run_id = 0
-        self.stop_reason: str | None = None  # "budget" | "auth"
+        self.stop_reason: str | None = None  # "budget" | "auth" | "systematic" | "error"
         self.auth_error: str | None = None
+        self.systematic: str | None = None  # why every first request failed alike
+        self.crash: BaseException | None = None  # a bug in the engine: re-raised by run()
+        self._first: list[str | None] = []  # the systematic reason of each first attempt
+        self._probe_failed: list[str] = []  # items failed meanwhile, for a systematic reason
+        self._probe_n = max(1, min(SYSTEMATIC_PROBE, stats.total - stats.already_done))
 
     async def run(self) -> str:
         t = self.cfg.teacher
@@ -199,6 +226,8 @@ class Harvester:
             for _ in workers:
                 await queue.put(None)
             await asyncio.gather(*workers)
+            if self.crash is not None:
+                raise self.crash
         except BaseException:
             for w in workers:
                 w.cancel()
@@ -209,6 +238,8 @@ class Harvester:
             if ticker:
                 ticker.cancel()
         status = self.stop_reason or "finished"
+        if status == "systematic":  # they failed for the endpoint, not for themselves
+            self.journal.requeue_failed(self._probe_failed)
         self.journal.end_run(self.run_id, status)
         return status
 
@@ -233,7 +264,11 @@ class Harvester:
         while (job := await queue.get()) is not None:
             if self.stop_reason:
                 continue  # drain: the run is stopping, these stay pending
-            await self._answer(*job)
+            try:
+                await self._answer(*job)
+            except Exception as exc:  # a bug: stop the run and show it, never hang the queue
+                self.crash = self.crash or exc
+                self.stop_reason = "error"
 
     async def _answer(self, key: str, request: dict[str, Any]) -> None:
         """One item, attempt by attempt. Each attempt holds its own worst case: an attempt
@@ -291,6 +326,18 @@ class Harvester:
             if a.held:
                 await self.budget.release(worst)
                 a.held = False
+            if self.stop_reason == "systematic" and systematic(err):
+                # the run stops for a wrong endpoint: the item waits for the fixed one
+                self.journal.mark_failed(
+                    key,
+                    decision.reason,
+                    run_id=self.run_id,
+                    started_at=a.started_at,
+                    status=err.status,
+                    state="pending",
+                    possibly_billed_usd=possibly,
+                )
+                return
             if decision.stop_run:
                 self.stop_reason = "auth"
                 self.auth_error = redact(str(err))
@@ -314,6 +361,8 @@ class Harvester:
                 outcome="rate_limited" if decision.rate_limited else "failed",
                 possibly_billed_usd=possibly,
             )
+            if systematic(err) and len(self._first) <= self._probe_n:
+                self._probe_failed.append(key)  # back to pending if the run stops for it
             if decision.rate_limited:
                 self.stats.rate_limited += 1
             self.stats.failed += 1
@@ -329,8 +378,16 @@ class Harvester:
                 possibly_billed_usd=worst if a.on_wire else a.take_possibly_billed(),
             )
             raise
-        cost = self.p.price.cost(response.usage)
-        self.journal.mark_done(key, response, cost, run_id=self.run_id, started_at=a.started_at)
+        flag = unbelievable(response.usage, prompt_bound, self.p.max_output_tokens)
+        if flag is None:
+            cost = self.p.price.cost(response.usage)
+        else:  # the budget never trusts a number it cannot believe
+            cost = worst
+            response.usage = clamp(response.usage, prompt_bound, self.p.max_output_tokens)
+            self.stats.usage_flagged += 1
+        self.journal.mark_done(
+            key, response, cost, run_id=self.run_id, started_at=a.started_at, flag=flag
+        )
         await self.budget.settle(worst, cost)
         a.held = False
         self.stats.in_flight -= 1
@@ -358,11 +415,15 @@ class Harvester:
                     try:
                         response = await self.provider.complete(req)
                     except ProviderError as err:
+                        # the one place a provider's text enters the engine: keys out here
+                        self.redact.error(err)
                         a.on_wire = False
                         await self._end_failed_attempt(a, err)
                         raise
                     a.on_wire = False
-                    permit.settle(response.usage.input_tokens + response.usage.output_tokens)
+                    used = response.usage.input_tokens + response.usage.output_tokens
+                    permit.settle(min(max(used, 0), tokens_bound))
+                self._first_outcome(None)
                 self.limiter.observe(response.headers)
                 self.limiter.on_success()
         return response
@@ -371,12 +432,23 @@ class Harvester:
         """The money of an attempt that failed: released when nothing was generated, kept as
         possibly billed (spent, from now on) when the outcome is unknown."""
         a.held = False
+        self._first_outcome(systematic(err))
         if err.may_be_billed:
             await self.budget.settle(a.worst, a.worst)
             a.possibly_billed = a.worst
             self.stats.possibly_billed_usd += a.worst
         else:
             await self.budget.release(a.worst)
+
+    def _first_outcome(self, reason: str | None) -> None:
+        """The first attempts' outcomes: when they all failed the same systematic way (nothing
+        listening, 404, an HTML page), no later request will fare better; stop the run."""
+        if len(self._first) >= self._probe_n:
+            return
+        self._first.append(reason)
+        if len(self._first) == self._probe_n and reason and set(self._first) == {reason}:
+            self.stop_reason = self.stop_reason or "systematic"
+            self.systematic = reason
 
 
 class _NoMoney(Exception):
@@ -424,9 +496,11 @@ async def harvest_async(
             journal.add_items(iter_items(p), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
             if retry_failed:
                 journal.retry_failed()
+            else:
+                stats.failed_earlier = journal.count("failed", current=True)
             stats.total = journal.count(current=True)
             stats.already_done = journal.count("done", current=True)
-            h = Harvester(p, journal, provider, stats)
+            h = Harvester(p, journal, provider, stats, Redactor(_key_or_none(cfg)))
             with progress(stats) if progress else nullcontext():
                 try:
                     status = await h.run()
@@ -437,6 +511,13 @@ async def harvest_async(
                         "terminated (SIGTERM): the run stopped cleanly; run the same command "
                         "again to carry on where it stopped"
                     ) from None
+            if status == "systematic":
+                left = journal.count("pending", current=True)
+                raise EndpointError(
+                    f"the first {h._probe_n} requests all failed the same way: {h.systematic}; "
+                    f"stopped, {left} items left pending (nothing is lost: fix it and run the "
+                    "same command)"
+                )
             if status == "auth":
                 raise AuthError(
                     f"the teacher refused the key in ${cfg.teacher.key_env} ({h.auth_error}): check the key "
@@ -460,6 +541,13 @@ async def harvest_async(
         _restore_sigterm()
         if own_provider:
             await provider.aclose()
+
+
+def _key_or_none(cfg: RunConfig) -> str | None:
+    try:
+        return api_key_for(cfg.teacher)
+    except AuthError:
+        return None
 
 
 def _on_sigterm_cancel() -> Callable[[], bool]:

@@ -334,6 +334,17 @@ class Journal:
             )
         return cur.rowcount
 
+    def requeue_failed(self, keys: Iterable[str]) -> int:
+        """Put these failed items back to pending (they failed for the endpoint, not for
+        themselves: a run stopped early for a systematic failure)."""
+        now = time.time()
+        with self.db:
+            cur = self.db.executemany(
+                "UPDATE items SET state = ?, updated_at = ? WHERE key = ? AND state = ?",
+                [(PENDING, now, k, FAILED) for k in keys],
+            )
+        return cur.rowcount
+
     def mark_in_flight(self, key: str, reserved_usd: Decimal) -> None:
         with self.db:
             self.db.execute(
@@ -681,6 +692,20 @@ class Journal:
             "possibly_billed_usd": orphaned + unknown,
             "mean_latency_s": (row[11] / done) if done else None,
         }
+
+    def failures(self) -> Iterator[tuple[str | None, int]]:
+        """(reason, input line) of every failed item, by line: the report groups them."""
+        cur = self.db.execute(
+            "SELECT last_error, line FROM items WHERE state = ? ORDER BY line", (FAILED,)
+        )
+        while rows := cur.fetchmany(5000):
+            yield from rows
+
+    def flagged_attempts(self) -> int:
+        """Answers whose usage was missing or impossible (priced at their worst case)."""
+        return int(
+            self.db.execute("SELECT COUNT(*) FROM attempts WHERE flag IS NOT NULL").fetchone()[0]
+        )
 
     def runs(self) -> list[dict[str, Any]]:
         cur = self.db.execute(
