@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synth.dataset.config import DatasetConfig, FilterSpec, default_filters
 from synth.errors import ConfigError
 from synth.eval_config import EvalConfig
+from synth.paths import RunPaths
 from synth.student_config import StudentConfig
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -116,8 +117,12 @@ class RunConfig(Strict):
         return self.runs_dir / self.name
 
     @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.run_dir)
+
+    @property
     def journal_path(self) -> Path:
-        return self.run_dir / "journal.sqlite"
+        return self.paths.journal
 
 
 def _loc(loc: tuple[Any, ...]) -> str:

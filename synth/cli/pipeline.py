@@ -74,8 +74,8 @@ class PipelineResult:
 class Stamps:
     """<run>/stamps/<stage>.json: the fingerprint a stage's output was made from."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.dir = run_dir / "stamps"
+    def __init__(self, stamps_dir: Path) -> None:
+        self.dir = stamps_dir
 
     def read(self, stage: str) -> str | None:
         try:
@@ -138,7 +138,7 @@ def run_pipeline(
         raise ConfigError(
             f"{cfg.config_path}: student: required by distill run (the model to train)"
         )
-    stamps = Stamps(cfg.run_dir)
+    stamps = Stamps(cfg.paths.stamps)
     fps = fingerprints(cfg, stamps)
     result = PipelineResult(cfg)
 
@@ -182,8 +182,8 @@ def run_pipeline(
     stage("train", do_train)
     stage("eval", do_eval)
     t0 = time.monotonic()
-    html = cfg.run_dir / "report.html"
-    write_report(cfg, html_path=html, md_path=cfg.run_dir / "report.md")
+    html = cfg.paths.report_html
+    write_report(cfg, html_path=html, md_path=cfg.paths.report_md)
     result.records.append(StageRecord("report", "ran", time.monotonic() - t0, str(html)))
     result.html_path = html
     result.report = {**cost_report(cfg), **report_json_extras(cfg)}

@@ -1,5 +1,6 @@
 """`json_schema`: a structured answer must parse as JSON and validate against the template's
-schema; the parsed object is kept (its canonical JSON is the assistant turn).
+schema; the parsed object is kept (its canonical JSON is the assistant turn). The answer is
+read by synth.answers, as the eval reads the student's.
 
     '```json\\n{"priority": "high"}\\n```'   → {"priority": "high"}   (a fence is tolerated)
     '{"priority": "high"'                     → Reject("invalid_json", "Expecting ',' ...")
@@ -8,24 +9,11 @@ schema; the parsed object is kept (its canonical JSON is the assistant turn).
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
+from synth.answers import parse_json
 from synth.dataset.config import JsonSchemaFilter
 from synth.dataset.filters.base import Candidate, Filter, Reject, canonical_json
-
-_FENCED = re.compile(r"```[\w-]*[ \t]*\n?(.*?)```", re.DOTALL)
-
-
-def parse_json_answer(text: str) -> Any:
-    """The JSON value in an answer, fenced or not; raises ValueError."""
-    text = text.strip()
-    if text.startswith("```") or not text.startswith(("{", "[")):
-        m = _FENCED.search(text)
-        if m:
-            text = m.group(1).strip()
-    return json.loads(text)
 
 
 class JsonSchema(Filter):
@@ -39,7 +27,7 @@ class JsonSchema(Filter):
 
     def check(self, c: Candidate) -> Reject | None:
         try:
-            value = parse_json_answer(c.answer)
+            value = parse_json(c.answer)
         except ValueError as e:
             return Reject("invalid_json", str(e)[:200])
         error = self._best_match(self.validator.iter_errors(value))
