@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
+
 from synth.answers import parse_json
 from synth.dataset.config import JsonSchemaFilter
 from synth.dataset.filters.base import Candidate, Filter, Reject, canonical_json
@@ -20,8 +22,6 @@ class JsonSchema(Filter):
     name = "json_schema"
 
     def __init__(self, spec: JsonSchemaFilter, schema: dict[str, Any]) -> None:
-        import jsonschema
-
         self.validator = jsonschema.validators.validator_for(schema)(schema)
         self._best_match = jsonschema.exceptions.best_match
 
