@@ -7,7 +7,7 @@ TRL's `SFTTrainer` does the training (no loop of our own) with an `SFTConfig` bu
 - loss on the assistant's tokens only (see `finetune.chat_template`);
 - precision and kernels chosen for the hardware, clear one-line errors for what cannot run;
 - checkpoints in `<run>/student/checkpoints/` (`finetune.checkpoints`): running the same
-  command again resumes from the last one; the best one by validation loss is what is saved at the end;
+  command again resumes from the last one; the best one by validation loss is saved at the end;
 - `training_summary.json` (steps, tokens, tokens/s, losses, wall time, hardware), and the
   merged model in `<run>/student/merged/` with `merge: true`.
 
