@@ -12,8 +12,9 @@
     ├── EndpointError                 the first requests all failed alike (nothing listening, 404,
     │                                 an HTML page): stopped early, resumable (exit 5)
     ├── Interrupted                   Ctrl-C or SIGTERM: stopped cleanly, resumable (exit 130)
-    └── ProviderError                 a failed request; `retryable` decides what the retry layer does
-        └── ...                       (never leaves the engine: items fail with its message instead)
+    └── ProviderError                 one failed request: its status, headers and kind, from which
+                                      synth.harvest.retry decides; it never leaves the engine (the
+                                      item fails with its message, or a refused key is AuthError)
 
 Messages say what to do next. The API key never appears in one.
 """

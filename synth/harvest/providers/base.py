@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,6 @@ def describe_body(body: bytes, content_type: str, url: str, status: int, expecte
             f"an HTML page {where}, not the API's JSON ({snippet!r}): check teacher.base_url "
             "(an OpenAI-compatible server's URL usually ends in /v1) and any proxy in the way"
         )
-    import json
-
     try:
         data = json.loads(text)
     except ValueError:
@@ -104,3 +106,28 @@ def describe_body(body: bytes, content_type: str, url: str, status: int, expecte
         return f"JSON that is not an object {where} ({snippet!r})"
     keys = ", ".join(sorted(map(str, data))[:8]) or "none"
     return f"a JSON body without `{expected}` {where} (keys: {keys})"
+
+
+def sdk_client(
+    sdk: ModuleType,
+    client_class: type[C],
+    *,
+    api_key: str,
+    base_url: str | None,
+    timeout_s: float,
+    max_connections: int,
+) -> C:
+    """An SDK's async client (openai and anthropic build theirs alike) with the SDK's own
+    retries off, since the engine's retry layer decides, and its connection pool sized to our
+    concurrency: the default pool would queue requests our limiter already admitted. The pool
+    is the SDK's own client class (it may be built on httpx or its successor)."""
+    limits = type(sdk.DEFAULT_CONNECTION_LIMITS)(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    return client_class(  # type: ignore[call-arg]
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,
+        timeout=timeout_s,
+        http_client=sdk.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+    )

@@ -20,6 +20,7 @@ from synth.harvest.providers.base import (
     Usage,
     describe_body,
     never_sent,
+    sdk_client,
     split_known,
 )
 
@@ -72,17 +73,13 @@ class OpenAIProvider:
         structured_output: bool = True,
         max_connections: int = 100,
     ) -> None:
-        # the SDK's own client class (it may be built on httpx or its successor), sized to our
-        # concurrency: the default pool would queue requests our limiter already admitted
-        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self.client = openai.AsyncOpenAI(
+        self.client = sdk_client(
+            openai,
+            openai.AsyncOpenAI,
             api_key=api_key,
             base_url=base_url,
-            max_retries=0,
-            timeout=timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
         )
         self.structured_output = structured_output
 
