@@ -11,6 +11,8 @@
     ├── BudgetExceeded                budget_usd would be crossed: stopped, resumable (exit 4)
     ├── EndpointError                 the first requests all failed alike (nothing listening, 404,
     │                                 an HTML page): stopped early, resumable (exit 5)
+    ├── RunBusy                       another process is harvesting/building/training the same
+    │                                 run folder: refused at once, names its pid (exit 6)
     ├── Interrupted                   Ctrl-C or SIGTERM: stopped cleanly, resumable (exit 130)
     └── ProviderError                 one failed request: its status, headers and kind, from which
                                       synth.harvest.retry decides; it never leaves the engine (the
@@ -62,6 +64,10 @@ class BudgetExceeded(DistillError):
 
 class EndpointError(DistillError):
     exit_code = 5
+
+
+class RunBusy(DistillError):
+    exit_code = 6
 
 
 class Interrupted(DistillError):

@@ -29,6 +29,7 @@ from synth.errors import ConfigError
 from synth.harvest.cost_report import cost_report
 from synth.harvest.engine import HarvestStats
 from synth.harvest.engine import harvest as run_harvest
+from synth.journal.lock import run_lock
 from synth.journal.store import Journal
 from synth.templates import find_template
 
@@ -134,7 +135,19 @@ def run_pipeline(
     force: bool = False,
     harvest_stats: Any = None,
 ) -> PipelineResult:
-    """Run every stage that is not current; returns what ran and the final report figures."""
+    """Run every stage that is not current; returns what ran and the final report figures.
+    The run folder is held for the whole pipeline (synth.journal.lock)."""
+    with run_lock(cfg.run_dir, "run"):
+        return _run_pipeline(cfg, console=console, force=force, harvest_stats=harvest_stats)
+
+
+def _run_pipeline(
+    cfg: RunConfig,
+    *,
+    console: Console | None = None,
+    force: bool = False,
+    harvest_stats: Any = None,
+) -> PipelineResult:
     console = console or Console(stderr=True)
     if cfg.student is None:
         raise ConfigError(

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from synth.errors import DistillError
+from synth.journal.lock import run_lock
 
 app = typer.Typer(
     add_completion=False,
@@ -184,7 +185,8 @@ def build(
     from synth.dataset.funnel import funnel_table
 
     cfg = _load(config)
-    result = do_build(cfg, push_to_hub=push_to_hub)
+    with run_lock(cfg.run_dir, "build"):  # not while a harvest writes the journal
+        result = do_build(cfg, push_to_hub=push_to_hub)
     out.print(funnel_table(result.funnel))
     out.print(f"dataset: {result.dataset_dir}  ({result.summary()})", highlight=False)
 
@@ -202,7 +204,7 @@ def train(
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
-    with step_progress("train", err) as progress:
+    with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
     out.print(result.describe(), highlight=False)
 

@@ -41,6 +41,7 @@ from synth.harvest.retry import Decision, decide, redact, retrying, systematic
 from synth.harvest.secrets import Redactor
 from synth.harvest.usage_check import clamp, unbelievable
 from synth.inputs import render_records
+from synth.journal.lock import run_lock
 from synth.journal.store import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
 from synth.templates import Template, load_template
 
@@ -490,7 +491,7 @@ async def harvest_async(
     t0 = time.monotonic()
     terminated = _on_sigterm_cancel()
     try:
-        with Journal(cfg.journal_path) as journal:
+        with run_lock(cfg.run_dir, "harvest"), Journal(cfg.journal_path) as journal:
             # every line checked before anything is sent; the plan changes only then
             journal.add_items(iter_items(p), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
             if retry_failed:
