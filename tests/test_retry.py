@@ -11,6 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from synth.errors import ProviderError
+from synth.harvest.headers import retry_after_s
 from synth.harvest.retry import (
     INITIAL_BACKOFF_S,
     JITTER,
@@ -18,7 +19,6 @@ from synth.harvest.retry import (
     MAX_RETRY_AFTER_S,
     Decision,
     decide,
-    retry_after_s,
     retrying,
     wait_s,
 )

@@ -23,20 +23,16 @@ requests all fail that way.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import inspect
-import math
 import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Protocol
 
 import tenacity
 
 from synth.errors import ProviderError
-from synth.harvest.limits import rate_limit_windows
+from synth.harvest.headers import rate_limit_windows, retry_after_s
 from synth.harvest.secrets import redact
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -60,32 +56,6 @@ class Decision:
     stop_run: bool  # no item can succeed (a bad key, no credit): stop everything
     reason: str  # the one line recorded for the attempt, or for the failed item
     overloaded: bool = False  # a 503/529: the lane should lower its concurrency
-
-
-def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The wait a response asked for: `retry-after-ms`, else `retry-after` as seconds or an
-    HTTP date (`now`: wall-clock epoch seconds). None when absent, unparseable or negative."""
-    h = {k.lower(): v for k, v in headers.items()}
-    for key, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = h.get(key)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    value = h.get("retry-after")
-    if value is None:
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" means UTC with no claim about the local zone
-        when = when.replace(tzinfo=UTC)
-    seconds = when.timestamp() - (time.time() if now is None else now)
-    return seconds if seconds >= 0 else None
 
 
 def _is_quota(err: ProviderError) -> bool:
