@@ -305,7 +305,7 @@ class Harvester:
             self.limiter.observe(err.headers)
             if decision.rate_limited:
                 self.stats.rate_limited += 1
-                self.limiter.on_rate_limited(wait)
+                self.limiter.on_rate_limited(wait, err.headers)
             elif decision.overloaded:
                 self.limiter.on_overloaded()
 

@@ -15,9 +15,11 @@ Three brakes, all shared by every request of the lane:
   are spaced 60/rpm seconds apart (a start that came late lets the next come as much
   sooner, so late wake-ups do not add up), and the token bucket holds about one second of
   tokens;
-- a pause: after a 429, or when the rate-limit headers say the allowance is spent, no request
-  starts before a given time. A 429 also halves the paced rates, which recover additively on
-  successes up to the configured (or advertised) ceiling.
+- a pause: after a 429 at the limit, or when the rate-limit headers say the allowance is
+  spent, no request starts before a given time. Such a 429 also halves the paced rates, which
+  recover additively on successes up to the configured (or advertised) ceiling. A 429 well
+  under the limit (the headers show allowance left, or the measured rate is far below the
+  ceiling) is a hiccup: only its own request waits its retry-after; the lane goes on.
 
 Time comes from an injected `clock` and `sleep`, so tests run on a fake clock.
 """
@@ -60,7 +62,7 @@ RATE_CUT_COOLDOWN_S = 1.0
 #: additive increase per success, as a share of the ceiling (or of the rate before the cut)
 RATE_INCREASE = 0.01
 #: consecutive overload answers (503/529) before the concurrency ceiling is cut
-OVERLOAD_STREAK = 2
+OVERLOAD_STREAK = 3
 #: at most one cut of the concurrency ceiling per this many seconds: the answers of the
 #: requests already in flight when we cut are the same overload, not a new one
 OVERLOAD_COOLDOWN_S = 1.0
@@ -69,6 +71,15 @@ RECOVERY_SUCCESSES = 4
 #: how far back starts are counted to measure the lane's actual rate (used when a 429 comes
 #: to a lane that had no configured rate to cut)
 MEASURE_WINDOW_S = 10.0
+#: a 429 with no headers to read counts as the limit when the measured rate is this close to
+#: the known ceiling; further below, it is a hiccup that holds back only its own request
+AT_LIMIT_SHARE = 0.9
+#: a window with this share of its allowance left (or less) is near its limit
+NEAR_LIMIT_FRACTION = 0.05
+#: ... and whatever the headers say, 429s this dense among the last outcomes are the limit
+#: (a provider enforcing less than it advertises, or a wrong `rpm`)
+DENSE_429_SHARE = 0.3
+RECENT_OUTCOMES = 20
 
 
 # --------------------------------------------------------------------------- pacing
@@ -212,6 +223,7 @@ class Limiter:
         self._last_overload_cut = -math.inf
         self._last_rate_cut = -math.inf
         self._successes = 0
+        self._recent: deque[bool] = deque(maxlen=RECENT_OUTCOMES)  # True: a 429
 
     @property
     def rpm(self) -> float | None:
@@ -291,19 +303,48 @@ class Limiter:
             if w.spent and w.reset_s:
                 self.paused_until = max(self.paused_until, now + min(w.reset_s, MAX_HOLD_S))
 
-    def on_rate_limited(self, wait_s: float) -> None:
-        """A 429: no request of the lane starts before now + wait_s, and the paced rates halve
-        (from the measured rate when none was set). The requests already in flight when we
-        cut answer 429 too: they are the same excess, so a cut needs a start since the last."""
+    def on_rate_limited(self, wait_s: float, headers: Mapping[str, str] | None = None) -> bool:
+        """A 429. At the limit (see `_at_limit`): no request of the lane starts before
+        now + wait_s, and the paced rates halve (from the measured rate when none was set);
+        the requests already in flight when we cut answer 429 too: they are the same excess,
+        so a cut needs a start since the last. Well under the limit, it is a hiccup: only its
+        own request waits (its retry-after), the lane goes on. Returns whether it was the limit."""
         now = self._clock()
+        self._recent.append(True)
+        if not self._at_limit(now, headers or {}):
+            return False
         self.paused_until = max(self.paused_until, now + max(0.0, wait_s))
         if self._starts_since_cut == 0 or now - self._last_rate_cut < RATE_CUT_COOLDOWN_S:
-            return
+            return True
         self._starts_since_cut = 0
         self._last_rate_cut = now
         rpm, tpm = self._measured(now)
         self._rpm.cut(rpm, MIN_RPM, now)
         self._tpm.cut(tpm, MIN_TPM, now)
+        return True
+
+    def _at_limit(self, now: float, headers: Mapping[str, str]) -> bool:
+        """Whether a 429 means we are at the limit: the headers say a window is (nearly)
+        spent; or, with no headers to read, the measured rate is near the known ceiling, or
+        there is no ceiling to compare with; or 429s have become dense whatever they say."""
+        recent = self._recent
+        if len(recent) >= RECENT_OUTCOMES // 2 and sum(recent) >= DENSE_429_SHARE * len(recent):
+            return True
+        windows = [w for w in rate_limit_windows(headers, self._wall()) if w.remaining is not None]
+        if windows:
+            return any(
+                w.spent or (w.limit and w.remaining <= NEAR_LIMIT_FRACTION * w.limit)
+                for w in windows
+                if w.remaining is not None
+            )
+        ceilings = (self._rpm.ceiling, self._tpm.ceiling)
+        if ceilings == (None, None):
+            return True  # nothing says where the limit is: heed the 429
+        rpm, tpm = self._measured(now)
+        return any(
+            ceiling is not None and rate is not None and rate >= AT_LIMIT_SHARE * ceiling
+            for ceiling, rate in zip(ceilings, (rpm, tpm), strict=True)
+        )
 
     def on_overloaded(self) -> None:
         """A 503/529 (a local server's full queue, Anthropic's overload): after a streak of
@@ -323,6 +364,7 @@ class Limiter:
         """Additive increase: rates climb back towards their ceiling, and the concurrency
         ceiling gains one after a run of successes."""
         self._overload_streak = 0
+        self._recent.append(False)
         self._successes += 1
         if self.concurrency < self.max_concurrency and self._successes >= max(
             RECOVERY_SUCCESSES, self.concurrency
