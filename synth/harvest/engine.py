@@ -69,6 +69,12 @@ class HarvestStats:
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
     budget_usd: Decimal | None = None
     started: float = field(default_factory=time.monotonic)
+    limiter: Limiter | None = None  # set by the engine: the progress shows its pauses
+
+    def paused_for_s(self) -> float:
+        """How long the lane is held for the rate limit from now (0: not held)."""
+        lim = self.limiter
+        return max(0.0, lim.paused_until - time.monotonic()) if lim is not None else 0.0
 
     @property
     def remaining(self) -> int:
@@ -192,6 +198,7 @@ class Harvester:
         t = self.cfg.teacher
         # probe: with no rpm/tpm configured, one request learns the advertised limits first
         self.limiter = Limiter(t.concurrency, t.rpm, t.tpm, probe=True)
+        stats.limiter = self.limiter
         self.budget = Budget(self.cfg.budget_usd, journal.spent_usd())
         stats.prior_spent_usd = self.budget.spent
         stats.budget_usd = self.cfg.budget_usd
