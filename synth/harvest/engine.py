@@ -315,6 +315,8 @@ class Harvester:
                 self.limiter.on_rate_limited(wait, err.headers)
             elif decision.overloaded:
                 self.limiter.on_overloaded()
+            else:
+                self.limiter.on_failed()
 
         try:
             response = await self._send(req, prompt_bound + max_out, a, on_retry)
@@ -406,7 +408,9 @@ class Harvester:
     async def _send(
         self, req: ChatRequest, tokens_bound: int, a: _Attempt, on_retry: Any
     ) -> ChatResponse:
-        async for attempt in retrying(self.cfg.teacher.max_attempts, on_retry=on_retry):
+        async for attempt in retrying(
+            self.cfg.teacher.max_attempts, on_retry=on_retry, escalate=self.limiter.failing
+        ):
             with attempt:
                 if self.stop_reason == "auth":
                     raise ProviderError("run stopped: the key was refused", status=401)

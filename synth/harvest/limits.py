@@ -17,9 +17,10 @@ Three brakes, all shared by every request of the lane:
   tokens;
 - a pause: after a 429 at the limit, or when the rate-limit headers say the allowance is
   spent, no request starts before a given time. Such a 429 also halves the paced rates, which
-  recover additively on successes up to the configured (or advertised) ceiling. A 429 well
-  under the limit (the headers show allowance left, or the measured rate is far below the
-  ceiling) is a hiccup: only its own request waits its retry-after; the lane goes on.
+  recover additively on successes up to the configured (or advertised) ceiling. With a
+  ceiling known, the lane is paced under it already: a 429 is a hiccup that holds back only
+  its own request for its retry-after, unless 429s become dense (the ceiling is wrong) or
+  the measured rate is above the ceiling.
 
 Time comes from an injected `clock` and `sleep`, so tests run on a fake clock.
 """
@@ -71,15 +72,15 @@ RECOVERY_SUCCESSES = 4
 #: how far back starts are counted to measure the lane's actual rate (used when a 429 comes
 #: to a lane that had no configured rate to cut)
 MEASURE_WINDOW_S = 10.0
-#: a 429 with no headers to read counts as the limit when the measured rate is this close to
-#: the known ceiling; further below, it is a hiccup that holds back only its own request
-AT_LIMIT_SHARE = 0.9
-#: a window with this share of its allowance left (or less) is near its limit
-NEAR_LIMIT_FRACTION = 0.05
-#: ... and whatever the headers say, 429s this dense among the last outcomes are the limit
-#: (a provider enforcing less than it advertises, or a wrong `rpm`)
+#: with a known ceiling, a 429 cuts the pace only when the measured rate is above it by this
+#: factor (a burst the pacing let through); at or under it, the 429 holds back only its request
+OVER_CEILING = 1.05
+#: ... or when 429s are this dense among the last outcomes (successes and 429s): the ceiling is
+#: wrong (a provider enforcing less than it advertises, or a wrong `rpm`)
 DENSE_429_SHARE = 0.3
 RECENT_OUTCOMES = 20
+#: the share of failed attempts among the last ones at which the lane counts as failing
+FAILING_SHARE = 0.5
 
 
 # --------------------------------------------------------------------------- pacing
@@ -224,6 +225,7 @@ class Limiter:
         self._last_rate_cut = -math.inf
         self._successes = 0
         self._recent: deque[bool] = deque(maxlen=RECENT_OUTCOMES)  # True: a 429
+        self._health: deque[bool] = deque(maxlen=RECENT_OUTCOMES)  # True: any failed attempt
 
     @property
     def rpm(self) -> float | None:
@@ -311,6 +313,7 @@ class Limiter:
         own request waits (its retry-after), the lane goes on. Returns whether it was the limit."""
         now = self._clock()
         self._recent.append(True)
+        self._health.append(True)
         if not self._at_limit(now, headers or {}):
             return False
         self.paused_until = max(self.paused_until, now + max(0.0, wait_s))
@@ -324,32 +327,40 @@ class Limiter:
         return True
 
     def _at_limit(self, now: float, headers: Mapping[str, str]) -> bool:
-        """Whether a 429 means we are at the limit: the headers say a window is (nearly)
-        spent; or, with no headers to read, the measured rate is near the known ceiling, or
-        there is no ceiling to compare with; or 429s have become dense whatever they say."""
+        """Whether a 429 means the lane goes too fast. With a known ceiling (configured, or
+        advertised by the headers, which `observe` has read first) the lane is already paced
+        under it, so a 429 is the provider's hiccup or a short window's jitter, unless 429s
+        have become dense (the ceiling is wrong: a provider enforcing less than it says, a
+        wrong `rpm`), or the headers say a window is spent while the measured rate is above
+        the ceiling. With no ceiling known, a 429 is the only word on the limit: heed it."""
         recent = self._recent
-        if len(recent) >= RECENT_OUTCOMES // 2 and sum(recent) >= DENSE_429_SHARE * len(recent):
+        if len(recent) == RECENT_OUTCOMES and sum(recent) >= DENSE_429_SHARE * len(recent):
             return True
-        windows = [w for w in rate_limit_windows(headers, self._wall()) if w.remaining is not None]
-        if windows:
-            return any(
-                w.spent or (w.limit and w.remaining <= NEAR_LIMIT_FRACTION * w.limit)
-                for w in windows
-                if w.remaining is not None
-            )
         ceilings = (self._rpm.ceiling, self._tpm.ceiling)
         if ceilings == (None, None):
-            return True  # nothing says where the limit is: heed the 429
+            return True
         rpm, tpm = self._measured(now)
         return any(
-            ceiling is not None and rate is not None and rate >= AT_LIMIT_SHARE * ceiling
+            ceiling is not None and rate is not None and rate > OVER_CEILING * ceiling
             for ceiling, rate in zip(ceilings, (rpm, tpm), strict=True)
         )
+
+    def on_failed(self) -> None:
+        """Any other failed attempt (a 5xx, a timeout, a dropped connection)."""
+        self._health.append(True)
+
+    def failing(self) -> bool:
+        """Whether most recent attempts of the lane fail: retries should then back off
+        exponentially; while most succeed, a failure is the request's own bad luck and its
+        retry waits the first backoff step only (no long tail of unlucky items)."""
+        h = self._health
+        return len(h) >= RECENT_OUTCOMES // 2 and sum(h) >= FAILING_SHARE * len(h)
 
     def on_overloaded(self) -> None:
         """A 503/529 (a local server's full queue, Anthropic's overload): after a streak of
         them, halve the concurrency ceiling (at least 1), at most once per cooldown."""
         self._successes = 0
+        self._health.append(True)
         self._overload_streak += 1
         now = self._clock()
         if (
@@ -365,6 +376,7 @@ class Limiter:
         ceiling gains one after a run of successes."""
         self._overload_streak = 0
         self._recent.append(False)
+        self._health.append(False)
         self._successes += 1
         if self.concurrency < self.max_concurrency and self._successes >= max(
             RECOVERY_SUCCESSES, self.concurrency
