@@ -29,6 +29,7 @@ from synth.errors import ConfigError
 from synth.harvest.cost_report import cost_report
 from synth.harvest.engine import HarvestStats
 from synth.harvest.engine import harvest as run_harvest
+from synth.journal import queries
 from synth.journal.store import Journal
 from synth.templates import find_template
 
@@ -57,11 +58,7 @@ def _section(cfg: RunConfig, name: str) -> Any:
 
 def _journal_digest(cfg: RunConfig) -> str:
     with Journal(cfg.journal_path, readonly=True) as j:
-        row = j.db.execute(
-            "SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items"
-        ).fetchone()
-        plan = j.plan()  # build reads the plan's answers: a new plan is a new build
-    return _digest(list(row), plan["digest"] if plan else None)
+        return _digest(*queries.digest(j))
 
 
 @dataclass
