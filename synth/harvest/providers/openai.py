@@ -15,6 +15,7 @@ import openai
 
 from synth.errors import ProviderError
 from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage, split_known
+from synth.harvest.providers.prompt_cache import TTL, cache_key, shared_prefix
 
 FINISH = {
     "stop": "stop",
@@ -59,6 +60,7 @@ class OpenAIProvider:
         timeout_s: float = 120.0,
         structured_output: bool = True,
         max_connections: int = 100,
+        prompt_cache: TTL | None = None,
     ) -> None:
         # the SDK's own client class (it may be built on httpx or its successor), sized to our
         # concurrency: the default pool would queue requests our limiter already admitted
@@ -73,6 +75,9 @@ class OpenAIProvider:
             http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
         )
         self.structured_output = structured_output
+        # OpenAI caches long prefixes by itself; a routing key raises the hit rate. Only on
+        # OpenAI's own API: a compatible server may refuse a parameter it does not know.
+        self.cache_key = bool(prompt_cache) and (base_url is None or "api.openai.com" in base_url)
 
     def request_kwargs(self, req: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": req.model, "messages": req.messages, **req.params}
@@ -81,6 +86,8 @@ class OpenAIProvider:
         if req.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = req.logprobs
+        if self.cache_key and len(req.messages) > 1:
+            kwargs["prompt_cache_key"] = cache_key(shared_prefix(req.messages))
         return kwargs
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
@@ -125,6 +132,10 @@ class OpenAIProvider:
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
                 cached_input_tokens=(getattr(details, "cached_tokens", None) or 0)
+                if details
+                else 0,
+                # reported by models that bill cache writes; priced by the table
+                cache_write_tokens=(getattr(details, "cache_write_tokens", None) or 0)
                 if details
                 else 0,
             ),
