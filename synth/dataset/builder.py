@@ -263,11 +263,10 @@ class RowSpool:
                     parsed = None
             row["parsed"] = parsed
             answer = parsed or answer
-        messages = [
-            {"role": m["role"], "content": m["content"]}
-            for m in item.messages
-            if self.keep_system or m["role"] != "system"
-        ]
+        # without the system prompt the template's few-shot examples go too: both are the
+        # teacher's instructions, and the student trains on the input alone
+        kept = item.messages if self.keep_system else item.messages[-1:]
+        messages = [{"role": m["role"], "content": m["content"]} for m in kept]
         messages.append({"role": "assistant", "content": answer})
         row["messages"] = messages
         row["input"] = json.dumps(item.input, ensure_ascii=False)

@@ -116,6 +116,15 @@ def m004_plan(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m006_prompt_cache(db: sqlite3.Connection) -> None:
+    # prompt caching: the tokens an answer wrote to the provider's cache (billed dearer than
+    # input; reads are cached_input_tokens), and what the same answer would have cost online
+    # with no cache, so that the report can say what caching saved. NULL: the answer's cost.
+    db.execute("ALTER TABLE items ADD COLUMN cache_write_tokens INTEGER")
+    db.execute("ALTER TABLE items ADD COLUMN full_price_usd TEXT")
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
