@@ -40,18 +40,17 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
     from synth.harvest.cost_report import cost_report
     from synth.journal.store import Journal
 
-    run = cfg.run_dir
     data: dict[str, Any] = {
         "run": cfg.name,
-        "run_dir": str(run),
+        "run_dir": str(cfg.run_dir),
         "config": str(cfg.config_path) if cfg.config_path else None,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "teacher": f"{cfg.teacher.provider}/{cfg.teacher.model}",
         "harvest": None,
         "attempts": [],
-        "funnel": _read_json(run / "build" / "funnel.json"),
-        "training": _read_json(run / "student" / "training_summary.json"),
-        "eval": _read_json(run / "eval" / "metrics.json"),
+        "funnel": _read_json(cfg.paths.funnel),
+        "training": _read_json(cfg.paths.training_summary),
+        "eval": _read_json(cfg.paths.metrics),
         "cost": None,
     }
     try:
@@ -69,7 +68,7 @@ def report_json_extras(cfg: RunConfig) -> dict[str, Any]:
     (None where that stage has not run yet)."""
     from evals.cost import cost_comparison
 
-    metrics = _read_json(cfg.run_dir / "eval" / "metrics.json")
+    metrics = _read_json(cfg.paths.metrics)
     extras: dict[str, Any] = {"eval": None, "cost_comparison": None}
     if metrics is not None:
         extras["eval"] = {
@@ -491,7 +490,7 @@ def write_report(
     """Write the HTML and/or Markdown report; with neither path given, both go to
     `<run>/report.html` and `<run>/report.md`. Returns the paths written."""
     if html_path is None and md_path is None:
-        html_path, md_path = cfg.run_dir / "report.html", cfg.run_dir / "report.md"
+        html_path, md_path = cfg.paths.report_html, cfg.paths.report_md
     data = collect(cfg)
     written = []
     for path, render in ((html_path, render_html), (md_path, render_markdown)):

@@ -50,7 +50,6 @@ from synth.student_config import StudentConfig
 if TYPE_CHECKING:
     from synth.config import RunConfig
 
-SUMMARY = "training_summary.json"
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -60,10 +59,6 @@ class TrainResult:
     # what AutoModelForCausalLM loads: merged/, the full model, or the adapter folder
     model_dir: Path
     summary: dict[str, Any]  # the content of training_summary.json
-
-    @property
-    def summary_path(self) -> Path:
-        return self.student_dir / SUMMARY
 
     def describe(self) -> str:
         """A few lines for the CLI: what was trained, how fast, how far the loss fell, where."""
@@ -133,8 +128,8 @@ def prepare(
         device.check_4bit(hw)
     liger = device.resolve_liger(s.use_liger, hw)
 
-    splits = load_splits(cfg.run_dir / "dataset")
-    student_dir = cfg.run_dir / "student"
+    splits = load_splits(cfg.paths.dataset)
+    student_dir = cfg.paths.student
     ckpt_dir = student_dir / "checkpoints"
     from accelerate import PartialState
 
@@ -208,7 +203,7 @@ def train(
             # free the training copy first: merging loads the base again, in its own dtype
             p.trainer = trainer = None
             gc.collect()
-            merged_dir = merge_adapter(student_dir, student_dir / "merged")
+            merged_dir = merge_adapter(student_dir, cfg.paths.merged)
             model_dir = merged_dir
 
     runtime = float(out.metrics.get("train_runtime") or 0.0)
@@ -258,7 +253,9 @@ def train(
         "versions": _versions(),
     }
     if main:
-        (student_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        cfg.paths.training_summary.write_text(
+            json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+        )
     return TrainResult(student_dir=student_dir, model_dir=model_dir, summary=summary)
 
 

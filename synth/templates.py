@@ -24,7 +24,8 @@ import jinja2.meta
 import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from synth.errors import TemplateError
+from synth.config import format_validation_error, load_yaml
+from synth.errors import ConfigError, TemplateError
 
 # The repository's prompts/ folder (an editable install keeps it beside the packages).
 BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
@@ -155,9 +156,6 @@ def find_template(name_or_path: str, base_dir: Path | None = None) -> Path:
 
 
 def load_template(name_or_path: str, base_dir: Path | None = None) -> Template:
-    from synth.config import format_validation_error, load_yaml
-    from synth.errors import ConfigError
-
     path = find_template(name_or_path, base_dir)
     try:
         data = load_yaml(path, "template")

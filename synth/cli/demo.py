@@ -166,7 +166,7 @@ def summary_table(result: PipelineResult, sim_bill: dict[str, Any]) -> Table:
     )
     table.add_row("teacher cost (distill's report)", money(r["cost_usd"], 6))
     table.add_row("billed by the endpoint in this demo run", money(sim_bill.get("cost_usd"), 6))
-    funnel = _read_json(result.cfg.run_dir / "build" / "funnel.json")
+    funnel = _read_json(result.cfg.paths.funnel)
     if funnel and funnel.get("items_in"):
         kept, total = funnel["kept"], funnel["items_in"]
         table.add_row("filter yield", f"{kept:,} of {total:,} kept ({kept / total:.1%})")

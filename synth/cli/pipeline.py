@@ -19,7 +19,18 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from evals.report_html import report_json_extras, write_report
+from evals.run import evaluate
+from finetune.train import train as train_student
+from synth.cli.progress import harvest_progress, step_progress
 from synth.config import RunConfig
+from synth.dataset.builder import build as build_dataset
+from synth.errors import ConfigError
+from synth.harvest.cost_report import cost_report
+from synth.harvest.engine import HarvestStats
+from synth.harvest.engine import harvest as run_harvest
+from synth.journal.store import Journal
+from synth.templates import find_template
 
 STAGES = ("harvest", "build", "train", "eval", "report")
 
@@ -45,8 +56,6 @@ def _section(cfg: RunConfig, name: str) -> Any:
 
 
 def _journal_digest(cfg: RunConfig) -> str:
-    from synth.journal.store import Journal
-
     with Journal(cfg.journal_path, readonly=True) as j:
         row = j.db.execute(
             "SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items"
@@ -74,8 +83,8 @@ class PipelineResult:
 class Stamps:
     """<run>/stamps/<stage>.json: the fingerprint a stage's output was made from."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.dir = run_dir / "stamps"
+    def __init__(self, stamps_dir: Path) -> None:
+        self.dir = stamps_dir
 
     def read(self, stage: str) -> str | None:
         try:
@@ -92,7 +101,6 @@ class Stamps:
 
 def fingerprints(cfg: RunConfig, stamps: Stamps) -> dict[str, Callable[[], str]]:
     """What each stage depends on, computed lazily (after the stage before it ran)."""
-    from synth.templates import find_template
 
     def harvest() -> str:
         return _digest(
@@ -127,18 +135,12 @@ def run_pipeline(
     harvest_stats: Any = None,
 ) -> PipelineResult:
     """Run every stage that is not current; returns what ran and the final report figures."""
-    from evals.report_html import report_json_extras, write_report
-    from synth.cli.progress import harvest_progress, step_progress
-    from synth.errors import ConfigError
-    from synth.harvest.cost_report import cost_report
-    from synth.harvest.engine import HarvestStats, harvest
-
     console = console or Console(stderr=True)
     if cfg.student is None:
         raise ConfigError(
             f"{cfg.config_path}: student: required by distill run (the model to train)"
         )
-    stamps = Stamps(cfg.run_dir)
+    stamps = Stamps(cfg.paths.stamps)
     fps = fingerprints(cfg, stamps)
     result = PipelineResult(cfg)
 
@@ -156,24 +158,18 @@ def run_pipeline(
 
     def do_harvest() -> str:
         stats = harvest_stats or HarvestStats()
-        r = harvest(cfg, stats=stats, progress=lambda s: harvest_progress(s, console))
+        r = run_harvest(cfg, stats=stats, progress=lambda s: harvest_progress(s, console))
         return f"{r.stats.done} answered now, {r.stats.failed} failed"
 
     def do_build() -> str:
-        from synth.dataset.builder import build
-
-        r = build(cfg)
+        r = build_dataset(cfg)
         return r.summary()
 
     def do_train() -> str:
-        from finetune.train import train
-
         with step_progress("train", console) as progress:
-            return train(cfg, progress=progress).describe()
+            return train_student(cfg, progress=progress).describe()
 
     def do_eval() -> str:
-        from evals.run import evaluate
-
         with step_progress("eval", console) as progress:
             return evaluate(cfg, progress=progress).describe()
 
@@ -182,8 +178,8 @@ def run_pipeline(
     stage("train", do_train)
     stage("eval", do_eval)
     t0 = time.monotonic()
-    html = cfg.run_dir / "report.html"
-    write_report(cfg, html_path=html, md_path=cfg.run_dir / "report.md")
+    html = cfg.paths.report_html
+    write_report(cfg, html_path=html, md_path=cfg.paths.report_md)
     result.records.append(StageRecord("report", "ran", time.monotonic() - t0, str(html)))
     result.html_path = html
     result.report = {**cost_report(cfg), **report_json_extras(cfg)}

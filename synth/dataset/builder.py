@@ -41,34 +41,21 @@ from typing import IO, Any
 
 import numpy as np
 
+from synth.answers import LabelMatcher, parse_json
 from synth.config import RunConfig
 from synth.dataset.config import DatasetConfig
 from synth.dataset.filters import Candidate, Filter, Reject, make_filters
 from synth.dataset.filters.base import canonical_json
 from synth.dataset.filters.dedup import input_text
-from synth.dataset.filters.json_schema import parse_json_answer
-from synth.dataset.filters.labels import LabelMatcher
 from synth.dataset.funnel import TEACHER, Funnel, Stage
 from synth.dataset.neardup import band_hashes, digest64, group_ids, lsh_params, signature
+from synth.dataset.rows import COLUMNS
 from synth.dataset.spill import Columns, FixedRows, as_int64
 from synth.dataset.splits import SPLITS, assign_splits
 from synth.dataset.writer import DatasetDictWriter, export_jsonl
 from synth.errors import DistillError, StageError
 from synth.journal.store import Journal
 from synth.templates import Template, load_template
-
-RESERVED = (
-    "messages",
-    "label",
-    "parsed",
-    "input",
-    "teacher_model",
-    "key",
-    "line",
-    "group",
-    "cost_usd",
-    "logprobs",
-)
 
 
 @dataclass
@@ -101,11 +88,12 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
     template = load_template(cfg.template, cfg.base_dir)
     for f in make_filters(cfg, template):  # a config mistake: one line before anything is read
         f.close()
-    build_dir = cfg.run_dir / "build"
+    paths = cfg.paths
+    build_dir = paths.build
     build_dir.mkdir(parents=True, exist_ok=True)
     for stale in build_dir.glob(".work-*"):  # left by a build that was killed
         shutil.rmtree(stale, ignore_errors=True)
-    dataset_dir = cfg.run_dir / "dataset"
+    dataset_dir = paths.dataset
 
     with (
         Journal(cfg.journal_path, readonly=True) as journal,
@@ -135,7 +123,7 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         rows = RowSpool(work / "rows.jsonl", template, cfg)
         filters = make_filters(cfg, template, work / "scratch")
         try:
-            with (work / "rejected.jsonl").open("w", encoding="utf-8") as rejected:
+            with (work / paths.rejected.name).open("w", encoding="utf-8") as rejected:
                 done = (
                     Candidate(item) for item in journal.iter_items(state="done", plan_only=True)
                 )
@@ -162,15 +150,15 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         exports = _export_jsonl(shards, staging) if cfg.dataset.export_jsonl else []
         # swap the results in only now: a failed build leaves the last good one in place
         _replace_dir(staging, dataset_dir)
-        os.replace(work / "rejected.jsonl", build_dir / "rejected.jsonl")
+        os.replace(work / paths.rejected.name, paths.rejected)
 
-    funnel_path = build_dir / "funnel.json"
+    funnel_path = paths.funnel
     funnel_path.write_text(json.dumps(funnel.to_dict(), indent=2) + "\n", encoding="utf-8")
     result = BuildResult(
         dataset_dir=dataset_dir,
         funnel=funnel,
         funnel_path=funnel_path,
-        rejected_path=build_dir / "rejected.jsonl",
+        rejected_path=paths.rejected,
         exports=[dataset_dir / p.name for p in exports],
     )
     if push_to_hub:
@@ -270,7 +258,7 @@ class RowSpool:
             parsed = c.parsed_json
             if parsed is None:
                 try:
-                    parsed = canonical_json(parse_json_answer(answer))
+                    parsed = canonical_json(parse_json(answer))
                 except ValueError:
                     parsed = None
             row["parsed"] = parsed
@@ -284,7 +272,7 @@ class RowSpool:
         row["messages"] = messages
         row["input"] = json.dumps(item.input, ensure_ascii=False)
         for k, v in item.input.items():
-            if k not in RESERVED:
+            if k not in COLUMNS:
                 kind = _kind(v)
                 self.field_types.setdefault(k, set()).add(kind)
                 if kind != "other":

@@ -28,7 +28,7 @@ from synth.harvest.budget import Budget
 from synth.harvest.limits import Limiter
 from synth.harvest.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
 from synth.harvest.providers import make_provider
-from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider, Usage
 from synth.harvest.retry import Decision, decide, retrying
 from synth.inputs import render_records
 from synth.journal.store import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
@@ -61,7 +61,7 @@ class HarvestStats:
 @dataclass
 class HarvestResult:
     stats: HarvestStats
-    status: str  # finished | budget
+    status: str  # always "finished": a budget stop raises BudgetExceeded, a refused key AuthError
     run_id: int
     wall_s: float
 
@@ -149,7 +149,6 @@ def dry_run(cfg: RunConfig) -> DryRun:
         worst_in += max_prompt_tokens(item.request.messages, item.request.json_schema)
     to_send = n - already
     max_out = (p.max_output_tokens or 0) * to_send
-    from synth.harvest.providers.base import Usage
 
     est = p.price.cost(Usage(input_tokens=est_in, output_tokens=max_out // 2))
     worst = p.price.worst_case(worst_in, max_out)
