@@ -298,6 +298,10 @@ def test_logprobs_from_the_teacher_to_the_dataset(tmp_path: Path) -> None:
     assert len(rows) >= 10
     for row in rows:
         assert json.loads(row["logprobs"]) == items[row["key"]].logprobs
+        # the teacher's belief over the labels, read back from its top-K by the build
+        dist = json.loads(row["teacher_dist"])
+        assert sum(dist.values()) == pytest.approx(1.0)
+        assert max(dist, key=dist.__getitem__) == row["label"]
 
 
 def test_anthropic_with_logprobs_is_a_one_line_error(tmp_path: Path, sim: SimServer) -> None:

@@ -223,6 +223,13 @@ class DatasetConfig(BaseModel):
     system_prompt: bool = Field(
         default=True, description="keep the template's system message in `messages`"
     )
+    teacher_dist_min_mass: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="classification with logprobs: the least top-K probability on labels for a "
+        "row to get a soft label (teacher_dist); below it the row keeps its hard label only",
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> DatasetConfig:
