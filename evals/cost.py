@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from synth.money import usd_float
+
 if TYPE_CHECKING:
     from synth.config import RunConfig
 
@@ -90,7 +92,7 @@ class CostInputs:
 
 
 def money(d: Decimal | None) -> float | None:
-    return None if d is None else float(d.quantize(Decimal("0.000000001")))
+    return None if d is None else usd_float(d)
 
 
 def compare(ci: CostInputs) -> dict[str, Any]:

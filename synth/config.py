@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from synth.config_base import KeyEnvName, Strict
 from synth.dataset.config import DatasetConfig, FilterSpec, default_filters
 from synth.errors import ConfigError
 from synth.eval_config import EvalConfig
@@ -24,10 +25,6 @@ from synth.rounds_config import RoundsConfig
 from synth.student_config import StudentConfig
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PriceConfig(Strict):
@@ -56,7 +53,7 @@ class TeacherConfig(Strict):
     )
     model: str
     base_url: str | None = Field(None, description="an OpenAI-compatible server's /v1 URL")
-    api_key_env: str | None = Field(
+    api_key_env: KeyEnvName | None = Field(
         None,
         description="name of the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)",
     )
@@ -79,18 +76,6 @@ class TeacherConfig(Strict):
     @property
     def key_env(self) -> str:
         return self.api_key_env or DEFAULT_KEY_ENV[self.provider]
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _looks_like_a_name(cls, v: str | None) -> str | None:
-        # catches the key itself pasted where its variable's name belongs
-        if v is not None and (
-            v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()
-        ):
-            raise ValueError(
-                "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself"
-            )
-        return v
 
 
 class RunConfig(Strict):

@@ -9,8 +9,9 @@
     ├── StageError                    a stage needs an earlier one: "run distill build first" (exit 2)
     ├── AuthError                     401/403 from the teacher: the key is wrong or lacks access (exit 3)
     ├── BudgetExceeded                budget_usd would be crossed: stopped, resumable (exit 4)
-    └── ProviderError                 a failed request; `retryable` decides what the retry layer does
-        └── ...                       (never leaves the engine: items fail with its message instead)
+    └── ProviderError                 one failed request: its status, headers and kind, from which
+                                      synth.harvest.retry decides; it never leaves the engine (the
+                                      item fails with its message, or a refused key is AuthError)
 
 Messages say what to do next. The API key never appears in one.
 """

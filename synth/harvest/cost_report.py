@@ -18,10 +18,7 @@ from rich.table import Table
 from synth.config import RunConfig
 from synth.errors import StageError
 from synth.journal.store import Journal
-
-
-def _money(d: Decimal) -> float:
-    return float(d.quantize(Decimal("0.000000001")))
+from synth.money import usd_float
 
 
 def cost_report(cfg: RunConfig) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
                     "input_tokens": tin,
                     "output_tokens": tout,
                     "cached_input_tokens": tcached,
-                    "cost_usd": _money(cost),
+                    "cost_usd": usd_float(cost),
                 }
             )
         runs = j.runs()
@@ -69,7 +66,7 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "items": t["items"],
         "plan_items": t["items"] - older["items"],
         "older_plan_items": older["items"],
-        "older_plan_cost_usd": _money(older["cost_usd"]),
+        "older_plan_cost_usd": usd_float(older["cost_usd"]),
         "older_plan_cost_usd_exact": str(older["cost_usd"]),
         "requests": t["requests"],
         "succeeded": succeeded,
@@ -78,15 +75,15 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "input_tokens": t["input_tokens"],
         "output_tokens": t["output_tokens"],
         "cached_input_tokens": t["cached_input_tokens"],
-        "cost_usd": _money(t["cost_usd"]),
+        "cost_usd": usd_float(t["cost_usd"]),
         "cost_usd_exact": str(t["cost_usd"]),
-        "token_cost_usd": _money(t["token_cost_usd"]),
-        "hourly_cost_usd": _money(t["hourly_cost_usd"]),
-        "orphaned_usd": _money(t["orphaned_usd"]),
+        "token_cost_usd": usd_float(t["token_cost_usd"]),
+        "hourly_cost_usd": usd_float(t["hourly_cost_usd"]),
+        "orphaned_usd": usd_float(t["orphaned_usd"]),
         "budget_usd": float(cfg.budget_usd) if cfg.budget_usd is not None else None,
         "retries": t["retries"],
         "rate_limited": t["rate_limited"],
-        "cost_per_1k_usd": _money(t["cost_usd"] * 1000 / succeeded) if succeeded else None,
+        "cost_per_1k_usd": usd_float(t["cost_usd"] * 1000 / succeeded) if succeeded else None,
         "mean_latency_s": t["mean_latency_s"],
         "harvest_runs": len(runs),
         "harvest_wall_s": round(wall, 3),

@@ -61,7 +61,7 @@ class HarvestStats:
 @dataclass
 class HarvestResult:
     stats: HarvestStats
-    status: str  # finished | budget
+    status: str  # always "finished": a budget stop raises BudgetExceeded, a refused key AuthError
     run_id: int
     wall_s: float
 

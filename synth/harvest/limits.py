@@ -278,17 +278,6 @@ class Permit:
             self.limiter._settle(self.tokens, actual_tokens)
 
 
-@dataclass(frozen=True)
-class LimiterState:
-    """What the progress bar shows."""
-
-    in_flight: int
-    concurrency: int
-    rpm: float | None
-    tpm: float | None
-    paused_for_s: float
-
-
 class Limiter:
     def __init__(
         self,
@@ -333,14 +322,6 @@ class Limiter:
     @property
     def tpm(self) -> float | None:
         return self._tpm.rate
-
-    @property
-    def rpm_ceiling(self) -> float | None:
-        return self._rpm.ceiling
-
-    @property
-    def tpm_ceiling(self) -> float | None:
-        return self._tpm.ceiling
 
     # ---- admission
 
@@ -453,17 +434,6 @@ class Limiter:
         now = self._clock()
         self._rpm.grow(now)
         self._tpm.grow(now)
-
-    # ---- state
-
-    def state(self) -> LimiterState:
-        return LimiterState(
-            in_flight=self.in_flight,
-            concurrency=self.concurrency,
-            rpm=self.rpm,
-            tpm=self.tpm,
-            paused_for_s=max(0.0, self.paused_until - self._clock()),
-        )
 
     def _measured(self, now: float) -> tuple[float | None, float | None]:
         """Requests and tokens per minute started over the last MEASURE_WINDOW_S (over at

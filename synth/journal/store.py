@@ -1,4 +1,5 @@
-"""The harvest journal: one SQLite file (WAL) per run, the single source of truth.
+"""The harvest journal: one SQLite file (WAL) per run folder, `<run>/journal.sqlite`, shared by
+every harvest of that run (each one a row of `runs`), the single source of truth.
 
 Every (input, sample) is one row keyed by the hash of its rendered request. The engine writes
 the row before a request leaves (`in_flight`, with the money it reserved) and after it ends
@@ -30,6 +31,7 @@ from typing import Any
 
 from synth.harvest.providers.base import ChatRequest, ChatResponse
 from synth.journal.migrations import MIGRATIONS, migrate
+from synth.money import round_usd
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
 # add_items(plan=...): a harvest's items become the plan, or (`--inputs FILE`) join it
@@ -453,15 +455,6 @@ class Journal:
                 (state, error, 1 if status == 429 else 0, time.time(), key),
             )
 
-    def release(self, key: str) -> None:
-        """Back to pending without an attempt (the run stopped before it was sent)."""
-        with self.db:
-            self.db.execute(
-                "UPDATE items SET state = ?, reserved_usd = NULL, attempts = MAX(attempts - 1, 0), "
-                "updated_at = ? WHERE key = ? AND state = ?",
-                (PENDING, time.time(), key, IN_FLIGHT),
-            )
-
     # -- reading (engine, build, eval, report) ------------------------------------------------
 
     def iter_items(
@@ -577,7 +570,7 @@ class Journal:
         ):
             end = ended if ended is not None else (last or started)
             total += Decimal(per_hour) * Decimal(str(max(end - started, 0.0))) / 3600
-        return total.quantize(Decimal("0.000000001"))
+        return round_usd(total)
 
     def totals(self) -> dict[str, Any]:
         """The cost report's figures, exact (Decimal) and from the journal alone: every item

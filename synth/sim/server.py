@@ -411,7 +411,3 @@ class SimApp:
     def _respond(self, status: int, content: bytes, headers: dict[str, str]) -> Reply:
         self.ledger.by_status[str(status)] += 1
         return Reply(status, content, headers)
-
-
-def build_app(config: SimConfig) -> SimApp:
-    return SimApp(config)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,28 @@ def split_known(create: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     if extra:
         out["extra_body"] = {**out.get("extra_body", {}), **extra}
     return out
+
+
+def sdk_client(
+    sdk: ModuleType,
+    client_class: type[C],
+    *,
+    api_key: str,
+    base_url: str | None,
+    timeout_s: float,
+    max_connections: int,
+) -> C:
+    """An SDK's async client (openai and anthropic build theirs alike) with the SDK's own
+    retries off, since the engine's retry layer decides, and its connection pool sized to our
+    concurrency: the default pool would queue requests our limiter already admitted. The pool
+    is the SDK's own client class (it may be built on httpx or its successor)."""
+    limits = type(sdk.DEFAULT_CONNECTION_LIMITS)(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    return client_class(  # type: ignore[call-arg]
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,
+        timeout=timeout_s,
+        http_client=sdk.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+    )

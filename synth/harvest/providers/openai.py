@@ -14,7 +14,13 @@ from typing import Any
 import openai
 
 from synth.errors import ProviderError
-from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage, split_known
+from synth.harvest.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Usage,
+    sdk_client,
+    split_known,
+)
 
 FINISH = {
     "stop": "stop",
@@ -60,17 +66,13 @@ class OpenAIProvider:
         structured_output: bool = True,
         max_connections: int = 100,
     ) -> None:
-        # the SDK's own client class (it may be built on httpx or its successor), sized to our
-        # concurrency: the default pool would queue requests our limiter already admitted
-        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self.client = openai.AsyncOpenAI(
+        self.client = sdk_client(
+            openai,
+            openai.AsyncOpenAI,
             api_key=api_key,
             base_url=base_url,
-            max_retries=0,
-            timeout=timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
         )
         self.structured_output = structured_output
 
