@@ -499,7 +499,7 @@ def _trainer(
 def _progress_callback(progress: Progress) -> Any:
     from transformers import TrainerCallback
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             progress({"event": "begin", "step": state.global_step, "total_steps": state.max_steps})
 

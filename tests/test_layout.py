@@ -136,3 +136,34 @@ def test_no_sql_outside_the_journal() -> None:
         for line in sql_calls(path)
     ]
     assert not offences, "\n".join(offences)
+
+
+def _children(package: Path) -> list[str]:
+    """The modules and subpackages of a package, as its map names them (`store.py`, `filters/`)."""
+    names = [
+        p.name
+        for p in package.glob("*.py")
+        if p.name != "__init__.py" and not (p.name == "__main__.py" and package == SYNTH / "sim")
+    ]
+    names += [f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    return sorted(names)
+
+
+def test_each_room_maps_its_modules() -> None:
+    """synth/__init__.py and each room's __init__.py name every module beside them, one line
+    each: a new module gets its line in the map."""
+    rooms = [SYNTH, *(SYNTH / r for r in ("journal", "harvest", "dataset", "cli", "sim/answers"))]
+    missing = [
+        f"{(room / '__init__.py').relative_to(ROOT)}: no line for {name}"
+        for room in rooms
+        for name in _children(room)
+        if not any(
+            line.split()[:1] == [name]
+            for line in (ast.get_docstring(_tree(room)) or "").splitlines()
+        )
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def _tree(package: Path) -> ast.Module:
+    return ast.parse((package / "__init__.py").read_text(encoding="utf-8"))

@@ -19,8 +19,9 @@ from rich.table import Table
 
 from synth.cli.pipeline import PipelineResult, run_pipeline, stages_table
 from synth.config import load_config
+from synth.resources import EXAMPLES
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-tickets"
+EXAMPLE = EXAMPLES / "support-tickets"
 
 
 class _SimSettings(TypedDict):
