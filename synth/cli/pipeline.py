@@ -23,6 +23,7 @@ from evals.report_html import report_json_extras, write_report
 from evals.run import evaluate
 from finetune.train import train as train_student
 from synth.cli.progress import harvest_progress, step_progress
+from synth.cli.rounds import OnEvent, run_rounds
 from synth.config import RunConfig
 from synth.dataset.builder import build as build_dataset
 from synth.errors import ConfigError
@@ -130,16 +131,30 @@ def run_pipeline(
     console: Console | None = None,
     force: bool = False,
     harvest_stats: Any = None,
+    on_round: OnEvent | None = None,
 ) -> PipelineResult:
-    """Run every stage that is not current; returns what ran and the final report figures."""
+    """Run every stage that is not current; returns what ran and the final report figures.
+    With a `rounds:` section, the rounds (synth.cli.rounds) take the stages' place."""
     console = console or Console(stderr=True)
     if cfg.student is None:
         raise ConfigError(
             f"{cfg.config_path}: student: required by distill run (the model to train)"
         )
+    result = PipelineResult(cfg)
+    if cfg.rounds is not None:
+        t0 = time.monotonic()
+        rounds = run_rounds(cfg, console=console, on_event=on_round)
+        result.records.append(
+            StageRecord(
+                "rounds",
+                "ran",
+                time.monotonic() - t0,
+                f"{len(rounds.rounds)} rounds; {rounds.stopped}",
+            )
+        )
+        return _report(cfg, result)
     stamps = Stamps(cfg.paths.stamps)
     fps = fingerprints(cfg, stamps)
-    result = PipelineResult(cfg)
 
     def stage(name: str, fn: Callable[[], str]) -> None:
         fp = fps[name]()
@@ -174,6 +189,10 @@ def run_pipeline(
     stage("build", do_build)
     stage("train", do_train)
     stage("eval", do_eval)
+    return _report(cfg, result)
+
+
+def _report(cfg: RunConfig, result: PipelineResult) -> PipelineResult:
     t0 = time.monotonic()
     html = cfg.paths.report_html
     write_report(cfg, html_path=html, md_path=cfg.paths.report_md)

@@ -49,6 +49,8 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "input_tokens": t["input_tokens"],
         "output_tokens": t["output_tokens"],
         "cached_input_tokens": t["cached_input_tokens"],
+        "cache_write_tokens": t["cache_write_tokens"],
+        "caching_saved_usd": usd_float(t["caching_saved_usd"]),
         "cost_usd": usd_float(t["cost_usd"]),
         "cost_usd_exact": str(t["cost_usd"]),
         "token_cost_usd": usd_float(t["token_cost_usd"]),
@@ -84,6 +86,11 @@ def cost_table(r: dict[str, Any]) -> Table:
         ("rate limited (429)", f"{r['rate_limited']:,}"),
         ("input tokens", f"{r['input_tokens']:,}"),
         ("  of which cached", f"{r['cached_input_tokens']:,}"),
+        *(
+            [("  of which written to the cache", f"{r['cache_write_tokens']:,}")]
+            if r.get("cache_write_tokens")
+            else []
+        ),
         ("output tokens", f"{r['output_tokens']:,}"),
         ("cost", f"${r['cost_usd']:,.4f}"),
         *(
@@ -97,6 +104,8 @@ def cost_table(r: dict[str, Any]) -> Table:
             else []
         ),
     ]
+    if r.get("caching_saved_usd"):
+        rows.append(("caching saved", f"${r['caching_saved_usd']:,.4f}"))
     if r["orphaned_usd"]:
         rows.append(("in flight at a crash (worst case)", f"${r['orphaned_usd']:,.4f}"))
     if r["budget_usd"] is not None:

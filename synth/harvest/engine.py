@@ -113,6 +113,8 @@ def plan(cfg: RunConfig) -> Plan:
             f"{cfg.config_path}: teacher.logprobs: the Anthropic API returns no log-probabilities; remove it"
         )
     price = resolve_price(t.provider, t.model, t.price, base_url=t.base_url)
+    if t.provider == "anthropic" and t.prompt_cache == "auto":
+        price = price.with_cache_writes(t.prompt_cache_ttl)  # a request may write the cache
     return Plan(cfg, template, params, max_out, price, template.json_schema)
 
 
@@ -301,7 +303,12 @@ class Harvester:
             raise
         cost = self.p.price.cost(response.usage)
         self.journal.mark_done(
-            key, response, cost, run_id=self.run_id, started_at=attempt_started[0]
+            key,
+            response,
+            cost,
+            run_id=self.run_id,
+            started_at=attempt_started[0],
+            full_price_usd=self.p.price.full_price(response.usage, cost),
         )
         await self.budget.settle(worst, cost)
         self.stats.in_flight -= 1

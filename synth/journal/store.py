@@ -396,7 +396,10 @@ class Journal:
         run_id: int,
         started_at: float,
         status: int = 200,
+        full_price_usd: Decimal | None = None,
     ) -> None:
+        """`full_price_usd`: what the answer would have cost online with no prompt cache,
+        when that differs from `cost_usd` (the report's "caching saved")."""
         u = response.usage
         with self.db:
             self.db.execute("BEGIN")
@@ -415,7 +418,8 @@ class Journal:
             self.db.execute(
                 "UPDATE items SET state = ?, reserved_usd = NULL, response_text = ?, "
                 "finish_reason = ?, refusal = ?, request_id = ?, input_tokens = ?, "
-                "output_tokens = ?, cached_input_tokens = ?, cost_usd = ?, latency_s = ?, "
+                "output_tokens = ?, cached_input_tokens = ?, cache_write_tokens = ?, "
+                "cost_usd = ?, full_price_usd = ?, latency_s = ?, "
                 "logprobs = ?, last_error = NULL, updated_at = ? WHERE key = ?",
                 (
                     DONE,
@@ -426,7 +430,9 @@ class Journal:
                     u.input_tokens,
                     u.output_tokens,
                     u.cached_input_tokens,
+                    u.cache_write_tokens,
                     str(cost_usd),
+                    str(full_price_usd) if full_price_usd is not None else None,
                     response.latency_s,
                     json.dumps(response.logprobs) if response.logprobs is not None else None,
                     time.time(),
@@ -582,9 +588,20 @@ class Journal:
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
             "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(retries), 0), "
             "COALESCE(SUM(rate_limited), 0), COALESCE(SUM(attempts), 0), "
-            "COALESCE(SUM(latency_s), 0) "
+            "COALESCE(SUM(latency_s), 0), COALESCE(SUM(cache_write_tokens), 0) "
             "FROM items"
         ).fetchone()
+        # what the answers billed below their online, uncached price saved (exact Decimals)
+        caching_saved = sum(
+            (
+                Decimal(full) - Decimal(cost)
+                for full, cost in self.db.execute(
+                    "SELECT full_price_usd, cost_usd FROM items "
+                    "WHERE state = 'done' AND full_price_usd IS NOT NULL"
+                )
+            ),
+            Decimal(0),
+        )
         token_cost = sum(
             (
                 Decimal(r[0])
@@ -607,6 +624,8 @@ class Journal:
             "input_tokens": row[5],
             "output_tokens": row[6],
             "cached_input_tokens": row[7],
+            "cache_write_tokens": row[12],
+            "caching_saved_usd": caching_saved,
             "retries": row[8],
             "rate_limited": row[9],
             "cost_usd": token_cost + hourly,

@@ -107,7 +107,8 @@ class SimConfig(BaseModel):
     cache_min_tokens: int = Field(
         default=32,
         ge=1,
-        description="a repeated system prompt this long is reported as cached input",
+        description="a cacheable prompt prefix this long is cached (OpenAI: automatically; "
+        "Anthropic: up to its cache_control mark)",
     )
     price_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M input tokens"
@@ -117,6 +118,16 @@ class SimConfig(BaseModel):
     )
     price_cached_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M cached input tokens (default: the input price)"
+    )
+    price_cache_write_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M tokens written to a 5-minute cache (default: input x 1.25)",
+    )
+    price_cache_write_1h_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M tokens written to a 1-hour cache (default: input x 2)",
     )
 
     answers: str | Callable[..., Any] = Field(

@@ -34,7 +34,8 @@ from starlette.types import Receive, Scope, Send
 
 from synth.sim import anthropic_api, openai_api
 from synth.sim.answers import registry as answer_registry
-from synth.sim.answers.registry import Refusal
+from synth.sim.answers.registry import Believed, Refusal
+from synth.sim.caching import PromptCache
 from synth.sim.config import SimConfig
 from synth.sim.faults import FaultInjector, FaultPlan
 from synth.sim.imitate import Imitation
@@ -162,7 +163,7 @@ class SimApp:
     def _reset_state(self) -> None:
         cfg = self.config
         self.limiter = Limiter(cfg.rpm, cfg.tpm, cfg.burst_s, time.monotonic())
-        self.cached_systems: set[int] = set()
+        self.prompt_cache = PromptCache(cfg.cache_min_tokens)
         self.answered: dict[int, int] = {}
 
     def close(self) -> None:
@@ -294,13 +295,8 @@ class SimApp:
             failed = ApiError(500, f"the sim's answer function failed: {type(exc).__name__}: {exc}")
             return self._error(api, failed, request_id, headers)
 
-        cached = 0
-        if parsed.system_tokens >= self.config.cache_min_tokens:
-            key = hash((parsed.request.model, parsed.request.system))
-            if key in self.cached_systems:
-                cached = parsed.system_tokens
-            else:
-                self.cached_systems.add(key)
+        cache = self.prompt_cache.use(parsed.cache_prefix, time.monotonic())
+        cached = cache.read
         output_tokens = sum(c.output_tokens for c in choices)
         wall = time.time()
         ledger.bill(
@@ -312,9 +308,11 @@ class SimApp:
             cached,
             body_hash,
             wall,
+            cache_write=cache.write,
+            cache_write_1h=cache.write_1h,
         )
         content = api.success_body(
-            response_id, parsed, choices, parsed.input_tokens, cached, int(wall)
+            response_id, parsed, choices, parsed.input_tokens, cached, int(wall), cache
         )
         return self._respond(200, content, self._with_limits(api, headers))
 
@@ -391,7 +389,8 @@ class SimApp:
             n = parsed.max_tokens
         if finish == "length":
             stop_sequence = None
-        return Choice(text, finish, n, stop_sequence=stop_sequence)
+        belief = out.belief if isinstance(out, Believed) else None
+        return Choice(text, finish, n, stop_sequence=stop_sequence, belief=belief)
 
     # -- responses ------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from synth.harvest.providers.base import (
     sdk_client,
     split_known,
 )
+from synth.harvest.providers.prompt_cache import TTL, cache_key, shared_prefix
 
 FINISH = {
     "stop": "stop",
@@ -65,6 +66,7 @@ class OpenAIProvider:
         timeout_s: float = 120.0,
         structured_output: bool = True,
         max_connections: int = 100,
+        prompt_cache: TTL | None = None,
     ) -> None:
         self.client = sdk_client(
             openai,
@@ -75,6 +77,9 @@ class OpenAIProvider:
             max_connections=max_connections,
         )
         self.structured_output = structured_output
+        # OpenAI caches long prefixes by itself; a routing key raises the hit rate. Only on
+        # OpenAI's own API: a compatible server may refuse a parameter it does not know.
+        self.cache_key = bool(prompt_cache) and (base_url is None or "api.openai.com" in base_url)
 
     def request_kwargs(self, req: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": req.model, "messages": req.messages, **req.params}
@@ -83,6 +88,8 @@ class OpenAIProvider:
         if req.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = req.logprobs
+        if self.cache_key and len(req.messages) > 1:
+            kwargs["prompt_cache_key"] = cache_key(shared_prefix(req.messages))
         return kwargs
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
@@ -127,6 +134,10 @@ class OpenAIProvider:
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
                 cached_input_tokens=(getattr(details, "cached_tokens", None) or 0)
+                if details
+                else 0,
+                # reported by models that bill cache writes; priced by the table
+                cache_write_tokens=(getattr(details, "cache_write_tokens", None) or 0)
                 if details
                 else 0,
             ),
