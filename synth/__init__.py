@@ -6,6 +6,7 @@ nothing else here may (tests/test_layout.py).
     harvest/          the teacher's answers: engine, limits, retry, pricing, budget, providers/
     dataset/          the journal's answers → a Hugging Face dataset: builder, filters/, splits
     sim/              the simulated teacher: an OpenAI- and Anthropic-compatible test bench
+    rounds/           active distillation: which pool inputs each round sends (pool, select)
     cli/              the `distill` verbs, `distill run`, the demo, progress, config reference
 
     errors.py         every error a user can cause, and its exit code
@@ -13,6 +14,7 @@ nothing else here may (tests/test_layout.py).
     config_base.py    what every config section shares: Strict, KeyEnvName
     student_config.py the `student:` section (a leaf: finetune/ reads it, synth never imports finetune/)
     eval_config.py    the `eval:` section (a leaf likewise, for evals/)
+    rounds_config.py  the `rounds:` section: active distillation over an input pool
     templates.py      prompt templates: found by name or path, rendered with Jinja
     inputs.py         the inputs file: JSONL, streamed and checked line by line
     answers.py        read_json / read_label: how build and eval both read an answer
