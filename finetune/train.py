@@ -132,7 +132,7 @@ def prepare(
 
     splits = load_splits(cfg.paths.dataset)
     student_dir = cfg.paths.student
-    ckpt_dir = student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     from accelerate import PartialState
 
     if not resume and ckpt_dir.exists() and PartialState().is_main_process:
@@ -186,7 +186,7 @@ def train(
     p = prepare(cfg, resume=resume, progress=progress, callbacks=callbacks)
     s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
     assert s is not None
-    ckpt_dir = p.student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     main = trainer.is_world_process_zero()
     if main:
         write_fingerprint(ckpt_dir, s)
@@ -436,7 +436,7 @@ def _trainer(
 def _progress_callback(progress: Progress) -> Any:
     from transformers import TrainerCallback
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             progress({"event": "begin", "step": state.global_step, "total_steps": state.max_steps})
 

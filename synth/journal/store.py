@@ -101,7 +101,7 @@ _COLUMNS = (
 )
 
 
-def _item(row: tuple) -> JournalItem:
+def _item(row: tuple[Any, ...]) -> JournalItem:
     return JournalItem(
         key=row[0],
         line=row[1],
@@ -191,7 +191,7 @@ class Journal:
         now = time.time()
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS current_keys (key TEXT PRIMARY KEY)")
         keys_before = self.count()
-        batch: list[tuple] = []
+        batch: list[tuple[Any, ...]] = []
         digest = hashlib.sha256()
         self.db.execute("BEGIN")
         try:
