@@ -131,7 +131,7 @@ def write_demo_config(run_dir: Path, base_url: str, items: int | None, quick: bo
     )
     cfg["teacher"].update(
         base_url=base_url,
-        api_key_env="DISTILL_DEMO_KEY",  # unset: a local endpoint needs no key
+        api_key_env=None,  # written out as null: the simulated teacher needs no key
         concurrency=16,
         rpm=2900,  # the endpoint allows 3000: stay just under, paced smoothly
         logprobs=20,  # its belief over the labels, for student.distill: mix
