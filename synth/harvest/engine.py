@@ -51,6 +51,7 @@ class HarvestStats:
     spent_usd: Decimal = Decimal(0)  # this run's settled cost
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
     budget_usd: Decimal | None = None
+    batches: str | None = None  # batch mode: batches and items per state, one line
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -337,12 +338,15 @@ async def harvest_async(
     provider: Provider | None = None,
     progress: Callable[[HarvestStats], AbstractContextManager[Any]] | None = None,
     add_to_plan: bool = False,
+    wait: bool = True,
 ) -> HarvestResult:
     """Check everything, journal every item, then send what is not answered yet.
     `progress(stats)` (a context manager, e.g. synth.cli.progress.harvest_progress) is entered
     only once the inputs are validated, so a user's mistake prints one line and nothing else.
     The items journaled become the journal's plan (what build reads); `add_to_plan=True`
-    (another inputs file, `--inputs`) adds them to the plan instead of replacing it."""
+    (another inputs file, `--inputs`) adds them to the plan instead of replacing it.
+    `teacher.mode: batch` sends through the provider's batch API (synth.harvest.batch);
+    `wait=False` then submits and returns (status 'submitted')."""
     p = plan(cfg)
     own_provider = provider is None
     provider = provider or make_provider(cfg.teacher)  # AuthError here: no key, nothing sent
@@ -356,9 +360,16 @@ async def harvest_async(
                 journal.retry_failed()
             stats.total = journal.count(current=True)
             stats.already_done = journal.count("done", current=True)
-            h = Harvester(p, journal, provider, stats)
-            with progress(stats) if progress else nullcontext():
-                status = await h.run()
+            if cfg.teacher.mode == "batch":  # another sender, the same journal and budget
+                from synth.harvest.batch import send_batches
+
+                with progress(stats) if progress else nullcontext():
+                    status, run_id = await send_batches(p, journal, provider, stats, wait=wait)
+            else:
+                h = Harvester(p, journal, provider, stats)
+                with progress(stats) if progress else nullcontext():
+                    status = await h.run()
+                run_id = h.run_id
             if status == "auth":
                 raise AuthError(
                     f"the teacher refused the key in ${cfg.teacher.key_env} ({h.auth_error}): check the key "
@@ -371,7 +382,7 @@ async def harvest_async(
                     f"budget_usd {cfg.budget_usd} reached: ${spent:.4f} committed, {left} items not sent; "
                     "raise budget_usd and run the same command to continue"
                 )
-            return HarvestResult(stats, status, h.run_id, time.monotonic() - t0)
+            return HarvestResult(stats, status, run_id, time.monotonic() - t0)
     finally:
         if own_provider:
             await provider.aclose()

@@ -115,32 +115,37 @@ class AnthropicProvider:
             raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
         latency = time.monotonic() - t0
         headers = {k.lower(): v for k, v in raw.headers.items()}
-        text = "".join(
-            getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
-        )
-        u = message.usage
-        cache_read = getattr(u, "cache_read_input_tokens", None) or 0
-        cache_write = getattr(u, "cache_creation_input_tokens", None) or 0
-        # the 1-hour writes are billed dearer than the 5-minute ones: the SDK splits them
-        write_1h = getattr(getattr(u, "cache_creation", None), "ephemeral_1h_input_tokens", 0)
-        raw_finish = message.stop_reason
-        finish = FINISH.get(raw_finish or "", raw_finish)
-        return ChatResponse(
-            text=text,
-            usage=Usage(
-                input_tokens=u.input_tokens + cache_read + cache_write,
-                output_tokens=u.output_tokens,
-                cached_input_tokens=cache_read,
-                cache_write_tokens=cache_write,
-                cache_write_1h_tokens=min(write_1h or 0, cache_write),
-            ),
-            finish_reason=finish,
-            refusal=text if finish == "refusal" else None,
-            request_id=headers.get("request-id") or message.id,
-            latency_s=latency,
-            headers=headers,
-            raw_finish_reason=raw_finish,
-        )
+        return message_response(message, headers, latency)
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def message_response(message: Any, headers: dict[str, str], latency: float) -> ChatResponse:
+    """A `Message` (online, or a succeeded result of a message batch) as our response."""
+    text = "".join(
+        getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
+    )
+    u = message.usage
+    cache_read = getattr(u, "cache_read_input_tokens", None) or 0
+    cache_write = getattr(u, "cache_creation_input_tokens", None) or 0
+    # the 1-hour writes are billed dearer than the 5-minute ones: the SDK splits them
+    write_1h = getattr(getattr(u, "cache_creation", None), "ephemeral_1h_input_tokens", 0)
+    raw_finish = message.stop_reason
+    finish = FINISH.get(raw_finish or "", raw_finish)
+    return ChatResponse(
+        text=text,
+        usage=Usage(
+            input_tokens=u.input_tokens + cache_read + cache_write,
+            output_tokens=u.output_tokens,
+            cached_input_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            cache_write_1h_tokens=min(write_1h or 0, cache_write),
+        ),
+        finish_reason=finish,
+        refusal=text if finish == "refusal" else None,
+        request_id=headers.get("request-id") or message.id,
+        latency_s=latency,
+        headers=headers,
+        raw_finish_reason=raw_finish,
+    )

@@ -115,43 +115,48 @@ class OpenAIProvider:
             raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
         latency = time.monotonic() - t0
         headers = {k.lower(): v for k, v in raw.headers.items()}
-        if not completion.choices:
-            raise ProviderError(
-                "response has no choices",
-                status=raw.status_code,
-                headers=headers,
-                kind="bad_response",
-            )
-        choice = completion.choices[0]
-        usage = completion.usage
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        refusal = getattr(choice.message, "refusal", None)
-        raw_finish = choice.finish_reason
-        finish = "refusal" if refusal else FINISH.get(raw_finish or "", raw_finish)
-        return ChatResponse(
-            text=choice.message.content or "",
-            usage=Usage(
-                input_tokens=usage.prompt_tokens if usage else 0,
-                output_tokens=usage.completion_tokens if usage else 0,
-                cached_input_tokens=(getattr(details, "cached_tokens", None) or 0)
-                if details
-                else 0,
-                # reported by models that bill cache writes; priced by the table
-                cache_write_tokens=(getattr(details, "cache_write_tokens", None) or 0)
-                if details
-                else 0,
-            ),
-            finish_reason=finish,
-            refusal=refusal,
-            request_id=headers.get("x-request-id") or completion.id,
-            latency_s=latency,
-            headers=headers,
-            logprobs=_logprobs(choice),
-            raw_finish_reason=raw_finish,
-        )
+        return chat_response(completion, headers, latency, raw.status_code)
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def chat_response(
+    completion: Any, headers: dict[str, str], latency: float, status: int = 200
+) -> ChatResponse:
+    """A `ChatCompletion` (online, or a line of a batch's output) as our response."""
+    if not completion.choices:
+        raise ProviderError(
+            "response has no choices",
+            status=status,
+            headers=headers,
+            kind="bad_response",
+        )
+    choice = completion.choices[0]
+    usage = completion.usage
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    refusal = getattr(choice.message, "refusal", None)
+    raw_finish = choice.finish_reason
+    finish = "refusal" if refusal else FINISH.get(raw_finish or "", raw_finish)
+    return ChatResponse(
+        text=choice.message.content or "",
+        usage=Usage(
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+            # reported by models that bill cache writes; priced by the table
+            cache_write_tokens=(getattr(details, "cache_write_tokens", None) or 0)
+            if details
+            else 0,
+        ),
+        finish_reason=finish,
+        refusal=refusal,
+        request_id=headers.get("x-request-id") or completion.id,
+        latency_s=latency,
+        headers=headers,
+        logprobs=_logprobs(choice),
+        raw_finish_reason=raw_finish,
+    )
 
 
 def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
