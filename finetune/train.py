@@ -44,6 +44,7 @@ from finetune.checkpoints import (
     tokens_in,
     write_fingerprint,
 )
+from finetune.soft_targets import SoftTargets, soft_targets
 from synth.errors import ConfigError, DependencyError
 from synth.student_config import StudentConfig
 
@@ -102,6 +103,7 @@ class Prepared:
     liger: bool
     hardware: Any  # finetune.device.Hardware
     splits: Any  # datasets.DatasetDict
+    soft: SoftTargets | None = None  # student.distill: soft or mix
 
 
 def prepare(
@@ -143,13 +145,24 @@ def prepare(
         with PartialState().main_process_first():
             base_path = prepare_base(cfg, s, splits, student_dir)
         tokenizer, model, loss_mode, added = load_model(base_path, s, precision)
+        soft = soft_targets(cfg, s, splits, tokenizer)
         trainer = _trainer(
-            s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw
+            s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw, soft
         )
     for callback in ([_progress_callback(progress)] if progress else []) + list(callbacks or []):
         trainer.add_callback(callback)
     return Prepared(
-        trainer, tokenizer, student_dir, base_path, last, loss_mode, precision, liger, hw, splits
+        trainer,
+        tokenizer,
+        student_dir,
+        base_path,
+        last,
+        loss_mode,
+        precision,
+        liger,
+        hw,
+        splits,
+        soft,
     )
 
 
@@ -218,6 +231,7 @@ def train(
         if p.loss_mode == "assistant_only"
         else "last assistant turn (completion)",
         "loss_mode": p.loss_mode,
+        "distill": p.soft.describe(s) if p.soft else {"loss": "hard"},
         "precision": p.precision,
         "load_in_4bit": s.load_in_4bit,
         "packing": s.packing,
@@ -340,6 +354,7 @@ def _trainer(
     liger: bool,
     ckpt_dir: Path,
     hw: Any,
+    soft: SoftTargets | None = None,
 ) -> Any:
     from transformers import PrinterCallback
     from trl import SFTTrainer
@@ -353,6 +368,9 @@ def _trainer(
         if "validation" in splits and len(splits["validation"])
         else None
     )
+    if soft is not None:  # the teacher's label distribution travels with each row
+        train_ds = soft.attach(train_ds, "train")
+        eval_ds = soft.attach(eval_ds, "validation") if eval_ds is not None else None
     if loss_mode == "completion_only":
         train_ds = train_ds.map(to_prompt_completion, remove_columns=["messages"])
         eval_ds = (
@@ -388,7 +406,7 @@ def _trainer(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # use_liger_kernel's deprecation notice
-            trainer = SFTTrainer(
+            common: dict[str, Any] = dict(
                 model=model,
                 args=args,
                 train_dataset=train_ds,
@@ -396,6 +414,17 @@ def _trainer(
                 processing_class=tokenizer,
                 peft_config=peft_config,
             )
+            if soft is None:
+                trainer = SFTTrainer(**common)
+            else:
+                from finetune.distill_loss import DistillTrainer
+
+                trainer = DistillTrainer(
+                    **common,
+                    label_ids=soft.label_ids,
+                    alpha=soft.alpha,
+                    temperature=s.distill.temperature,
+                )
     except ValueError as e:
         # e.g. target_modules naming no module of this model
         raise ConfigError(f"student: {first_line(e)}") from None

@@ -1,7 +1,8 @@
 """The run config: one YAML file, typed and documented here (pydantic, `extra="forbid"`).
 
 Relative paths are relative to the config file. Sections owned by later stages are declared
-in their own modules (`synth.dataset.config`, `synth.student_config`, `synth.eval_config`), all free of
+in their own modules (`synth.dataset.config`, `synth.student_config`, `synth.eval_config`,
+`synth.rounds_config`), all free of
 heavy imports so that `distill harvest` starts fast.
 """
 
@@ -20,6 +21,7 @@ from synth.dataset.config import DatasetConfig, FilterSpec, default_filters
 from synth.errors import ConfigError
 from synth.eval_config import EvalConfig
 from synth.paths import RunPaths
+from synth.rounds_config import RoundsConfig
 from synth.student_config import StudentConfig
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -125,6 +127,9 @@ class RunConfig(Strict):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     student: StudentConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    rounds: RoundsConfig | None = Field(
+        None, description="active distillation: rounds over an input pool (distill run)"
+    )
 
     # set by load_config, not by the user
     config_path: Path | None = Field(None, exclude=True)
@@ -209,4 +214,6 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     cfg.config_path = path.resolve()
     cfg.runs_dir = (base / cfg.runs_dir).resolve()
     cfg.inputs = (base / cfg.inputs).resolve()
+    if cfg.rounds is not None:
+        cfg.rounds.pool = (base / cfg.rounds.pool).resolve()
     return cfg

@@ -3,6 +3,7 @@ and under `if TYPE_CHECKING:` count too):
 
 - `synth/` outside `synth/cli/` imports neither `finetune` nor `evals`: the CLI is the only
   layer that sees the whole pipeline;
+- no SQL outside `synth/journal/` (the store and its queries);
 - outside `synth/cli/`, an import deferred into a function is of a heavy library, or of a
   module that is slow to import and needed on one path only (named below with its reason);
   light project modules are imported at the top of the module.
@@ -105,5 +106,33 @@ def test_only_heavy_or_slow_imports_are_deferred_into_functions() -> None:
         for path in library_modules()
         for line, module, deferred in imports(path)
         if deferred and _root(module) not in HEAVY and module not in SLOW
+    ]
+    assert not offences, "\n".join(offences)
+
+
+# the dataset's scratch key index (dedup, split) is a SQLite file of its own, not the journal
+OWN_SQLITE = {SYNTH / "dataset" / "spill.py"}
+
+
+def sql_calls(path: Path) -> list[int]:
+    """Lines that run SQL: `.execute(...)`, `.executemany(...)`, `.executescript(...)`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("execute", "executemany", "executescript")
+    ]
+
+
+def test_no_sql_outside_the_journal() -> None:
+    offences = [
+        f"{path.relative_to(ROOT)}:{line}: SQL outside synth/journal/: "
+        "add a query to synth/journal/queries.py"
+        for package in ("synth", "finetune", "evals")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (SYNTH / "journal") not in path.parents and path not in OWN_SQLITE
+        for line in sql_calls(path)
     ]
     assert not offences, "\n".join(offences)

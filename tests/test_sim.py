@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 import time
@@ -702,3 +703,29 @@ def test_process_mode_serves_and_stops(tmp_path: Any) -> None:
         assert sim.ledger()["totals"]["requests"] == 1
         proc = sim.proc
     assert proc is not None and proc.poll() is not None
+
+
+def test_tickets_teacher_states_its_belief_in_its_answer_tokens_logprobs() -> None:
+    """The top-K of the answer token is softmax of the scores that chose the answer."""
+    from synth.sim.answers import tickets
+
+    ticket = "I was charged twice and I want my money back, please refund it"
+    with SimServer(answers="tickets") as sim:
+        client = openai.OpenAI(base_url=sim.openai_base_url, api_key="k", max_retries=0)
+        out = client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": f"<ticket>{ticket}</ticket>"}],
+            temperature=0,
+            logprobs=True,
+            top_logprobs=20,
+        )
+    content = out.choices[0].logprobs.content  # type: ignore[union-attr]
+    first = content[0]
+    stated = {t.token: t.logprob for t in first.top_logprobs}
+    want = tickets.belief(ticket)
+    assert len(stated) == len(tickets.CATEGORIES)
+    assert stated == pytest.approx({c: math.log(p) for c, p in want.items()})
+    assert max(want, key=want.__getitem__) == out.choices[0].message.content == first.token
+    # two topics named: the runner-up carries real mass, the others little
+    ranked = sorted(want.values(), reverse=True)
+    assert ranked[1] > 0.1 > ranked[2]

@@ -10,13 +10,13 @@ Later stages add their figures (funnel, eval, cost comparison) through `evals.re
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
 
 from synth.config import RunConfig
 from synth.errors import StageError
+from synth.journal import queries
 from synth.journal.batches import BatchJournal
 from synth.journal.store import Journal
 from synth.money import usd_float
@@ -30,35 +30,9 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
     with Journal(cfg.journal_path, readonly=True) as j:
         t = j.totals()
         older = j.outside_plan()
-        per_model = []
-        for provider, model, n, done, tin, tout, tcached in j.db.execute(
-            "SELECT provider, model, COUNT(*), SUM(state='done'), COALESCE(SUM(input_tokens),0), "
-            "COALESCE(SUM(output_tokens),0), COALESCE(SUM(cached_input_tokens),0) "
-            "FROM items GROUP BY provider, model ORDER BY provider, model"
-        ):
-            cost = sum(
-                (
-                    Decimal(r[0])
-                    for r in j.db.execute(
-                        "SELECT a.cost_usd FROM attempts a JOIN items i ON a.key = i.key "
-                        "WHERE a.cost_usd IS NOT NULL AND i.provider = ? AND i.model = ?",
-                        (provider, model),
-                    )
-                ),
-                Decimal(0),
-            )
-            per_model.append(
-                {
-                    "provider": provider,
-                    "model": model,
-                    "items": n,
-                    "succeeded": done or 0,
-                    "input_tokens": tin,
-                    "output_tokens": tout,
-                    "cached_input_tokens": tcached,
-                    "cost_usd": usd_float(cost),
-                }
-            )
+        per_model = [
+            {**row, "cost_usd": usd_float(row["cost_usd"])} for row in queries.bill_by_model(j)
+        ]
         runs = j.runs()
         modes = BatchJournal(j).cost_by_mode()
         batch_counts = BatchJournal(j).counts()

@@ -31,6 +31,7 @@ from synth.harvest.providers import make_provider
 from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider, Usage
 from synth.harvest.retry import Decision, decide, retrying
 from synth.inputs import render_records
+from synth.journal import queries
 from synth.journal.store import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
 from synth.templates import Template, load_template
 
@@ -141,7 +142,7 @@ def dry_run(cfg: RunConfig) -> DryRun:
     done: set[str] = set()
     if cfg.journal_path.exists():
         with Journal(cfg.journal_path, readonly=True) as j:
-            done = {r[0] for r in j.db.execute("SELECT key FROM items WHERE state = 'done'")}
+            done = queries.done_keys(j)
     n = already = est_in = worst_in = 0
     for item in iter_items(p):
         n += 1

@@ -126,6 +126,37 @@ def m006_prompt_cache(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m007_rounds(db: sqlite3.Connection) -> None:
+    # active distillation (synth.journal.rounds): each round's state and figures, the pool
+    # items it sent with the score that picked them, and the test split fixed by round 1 (as
+    # the 64-bit hash of each test row's input, the builder's own row identity)
+    db.execute(
+        """
+        CREATE TABLE rounds (
+            round INTEGER PRIMARY KEY,         -- 1, 2, ...
+            state TEXT NOT NULL,               -- selected | training | trained | done
+            select_mode TEXT NOT NULL,         -- random (round 1, or select: random) | uncertainty
+            scored_by TEXT,                    -- the student folder that scored the pool
+            selected_at REAL NOT NULL,
+            finished_at REAL,
+            metrics TEXT                       -- JSON: spend, rows, agreement, accuracy
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE round_items (
+            pool_line INTEGER PRIMARY KEY,     -- 1-based line of the pool file: sent once only
+            round INTEGER NOT NULL,
+            score REAL                         -- the student's certainty; NULL for random picks
+        )
+        """
+    )
+    db.execute("CREATE INDEX round_items_round ON round_items(round, pool_line)")
+    db.execute("CREATE TABLE round_test (input_hash INTEGER PRIMARY KEY) WITHOUT ROWID")
+
+
+@migration
 def m008_batches(db: sqlite3.Connection) -> None:
     # teacher.mode: batch. A batch the provider accepted is recorded with the items it holds
     # (state 'batched', their batch_id; the provider's custom_id is the item's key) and its

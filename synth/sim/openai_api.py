@@ -340,8 +340,43 @@ def _token_logprob(token: str, k: int) -> dict[str, Any]:
     }
 
 
-def logprobs_content(text: str, k: int) -> list[dict[str, Any]]:
-    return [_token_logprob(piece, k) for piece in tokens.pieces(text)]
+def logprobs_content(
+    text: str, k: int, belief: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """Each token's entry; with a belief, the first token that is one of its alternatives gets
+    the belief as its top-K (written in that token's case and leading space)."""
+    content = [_token_logprob(piece, k) for piece in tokens.pieces(text)]
+    wanted = {a.lower(): a for a in belief} if belief else {}
+    for i, entry in enumerate(content):
+        piece = entry["token"]
+        if belief and piece.strip().lower() in wanted:
+            content[i] = _believed_logprob(piece, belief, belief[wanted[piece.strip().lower()]], k)
+            break
+    return content
+
+
+def _believed_logprob(piece: str, belief: dict[str, float], own: float, k: int) -> dict[str, Any]:
+    word = piece.strip()
+    lead = piece[: len(piece) - len(piece.lstrip())]
+
+    def styled(alt: str) -> str:
+        if word.isupper():
+            alt = alt.upper()
+        elif word[:1].isupper():
+            alt = alt.capitalize()
+        return lead + alt
+
+    ranked = sorted(belief.items(), key=lambda kv: -kv[1])
+    top = [
+        {"token": styled(a), "logprob": math.log(max(p, 1e-12)), "bytes": list(styled(a).encode())}
+        for a, p in ranked[:k]
+    ]
+    return {
+        "token": piece,
+        "logprob": math.log(max(own, 1e-12)),
+        "bytes": list(piece.encode()),
+        "top_logprobs": top,
+    }
 
 
 _FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "refusal": "stop"}
@@ -364,7 +399,7 @@ def success_body(
         logprobs = None
         if parsed.top_logprobs is not None:
             text = choice.text if choice.text is not None else (choice.refusal or "")
-            content = logprobs_content(text, parsed.top_logprobs)
+            content = logprobs_content(text, parsed.top_logprobs, choice.belief)
             logprobs = {"content": content, "refusal": None}
         out.append(
             {

@@ -59,3 +59,4 @@ class Choice:
     output_tokens: int
     refusal: str | None = None
     stop_sequence: str | None = None
+    belief: dict[str, float] | None = None  # the answer function's, for the top-K log-probs

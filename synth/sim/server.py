@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from synth.sim import anthropic_api, batch_api, openai_api
 from synth.sim.answers import registry as answer_registry
-from synth.sim.answers.registry import Refusal
+from synth.sim.answers.registry import Believed, Refusal
 from synth.sim.caching import PromptCache
 from synth.sim.config import SimConfig
 from synth.sim.faults import FaultInjector, FaultPlan
@@ -413,7 +413,8 @@ class SimApp:
             n = parsed.max_tokens
         if finish == "length":
             stop_sequence = None
-        return Choice(text, finish, n, stop_sequence=stop_sequence)
+        belief = out.belief if isinstance(out, Believed) else None
+        return Choice(text, finish, n, stop_sequence=stop_sequence, belief=belief)
 
     # -- responses ------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Active distillation: which pool inputs each round sends to the teacher."""
