@@ -94,6 +94,17 @@ class TeacherConfig(Strict):
         description="auto: mark the shared prefix (system, few-shot examples) cacheable on Anthropic "
         "and keep it first on OpenAI; off: send no cache hints",
     )
+    mode: Literal["online", "batch"] = Field(
+        "online",
+        description="batch: the provider's batch API (OpenAI Batch, Anthropic Message Batches), "
+        "about half price, results within 24 h",
+    )
+    batch_size: int = Field(
+        5000, ge=1, le=100_000, description="batch mode: requests per batch at most"
+    )
+    batch_poll_s: float = Field(
+        10.0, gt=0, le=3600, description="batch mode: first wait between polls (grows to 5 min)"
+    )
     prompt_cache_ttl: Literal["5m", "1h"] = Field(
         "5m", description="Anthropic cache lifetime: 1h costs 2x input per write instead of 1.25x"
     )

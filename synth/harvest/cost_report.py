@@ -19,6 +19,7 @@ from rich.table import Table
 from synth.config import RunConfig
 from synth.errors import StageError
 from synth.journal import queries
+from synth.journal.batches import BatchJournal
 from synth.journal.store import Journal
 from synth.money import usd_float
 
@@ -37,6 +38,8 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         runs = j.runs()
         failures = failures_by_reason(j.failures())
         usage_flagged = j.flagged_attempts()
+        modes = BatchJournal(j).cost_by_mode()
+        batch_counts = BatchJournal(j).counts()
     wall = sum((r["ended_at"] or r["started_at"]) - r["started_at"] for r in runs)
     succeeded = t["succeeded"]
     return {
@@ -55,6 +58,13 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "cached_input_tokens": t["cached_input_tokens"],
         "cache_write_tokens": t["cache_write_tokens"],
         "caching_saved_usd": usd_float(t["caching_saved_usd"]),
+        "batch_saved_usd": usd_float(modes["batch_saved_usd"]),
+        "cost_by_mode": {
+            "online_usd": usd_float(modes["online_usd"]),
+            "batch_usd": usd_float(modes["batch_usd"]),
+        },
+        "batches": batch_counts,
+        "open_batches_usd": usd_float(t["open_batches_usd"]),
         "cost_usd": usd_float(t["cost_usd"]),
         "cost_usd_exact": str(t["cost_usd"]),
         "token_cost_usd": usd_float(t["token_cost_usd"]),
@@ -150,6 +160,11 @@ def cost_table(r: dict[str, Any]) -> Table:
             else []
         ),
     ]
+    if r.get("cost_by_mode", {}).get("batch_usd"):
+        rows.append(("  of which batch", f"${r['cost_by_mode']['batch_usd']:,.4f}"))
+        rows.append(("batch saved", f"${r['batch_saved_usd']:,.4f}"))
+    if r.get("open_batches_usd"):
+        rows.append(("open batches (worst case)", f"${r['open_batches_usd']:,.4f}"))
     if r.get("caching_saved_usd"):
         rows.append(("caching saved", f"${r['caching_saved_usd']:,.4f}"))
     if r.get("possibly_billed_usd"):

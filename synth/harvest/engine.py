@@ -69,6 +69,7 @@ class HarvestStats:
     failed_earlier: int = 0  # failed items of earlier runs, not sent again without --retry-failed
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
     budget_usd: Decimal | None = None
+    batches: str | None = None  # batch mode: batches and items per state, one line
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -491,12 +492,15 @@ async def harvest_async(
     provider: Provider | None = None,
     progress: Callable[[HarvestStats], AbstractContextManager[Any]] | None = None,
     add_to_plan: bool = False,
+    wait: bool = True,
 ) -> HarvestResult:
     """Check everything, journal every item, then send what is not answered yet.
     `progress(stats)` (a context manager, e.g. synth.cli.progress.harvest_progress) is entered
     only once the inputs are validated, so a user's mistake prints one line and nothing else.
     The items journaled become the journal's plan (what build reads); `add_to_plan=True`
-    (another inputs file, `--inputs`) adds them to the plan instead of replacing it."""
+    (another inputs file, `--inputs`) adds them to the plan instead of replacing it.
+    `teacher.mode: batch` sends through the provider's batch API (synth.harvest.batch);
+    `wait=False` then submits and returns (status 'submitted')."""
     p = plan(cfg)
     own_provider = provider is None
     provider = provider or make_provider(cfg.teacher)  # AuthError here: no key, nothing sent
@@ -513,27 +517,35 @@ async def harvest_async(
                 stats.failed_earlier = journal.count("failed", current=True)
             stats.total = journal.count(current=True)
             stats.already_done = journal.count("done", current=True)
-            h = Harvester(p, journal, provider, stats, Redactor(_key_or_none(cfg)))
-            with progress(stats) if progress else nullcontext():
-                try:
-                    status = await h.run()
-                except asyncio.CancelledError:
-                    if not terminated():
-                        raise
-                    raise Interrupted(
-                        "terminated (SIGTERM): the run stopped cleanly; run the same command "
-                        "again to carry on where it stopped"
-                    ) from None
-            if status == "systematic":
-                left = journal.count("pending", current=True)
-                raise EndpointError(
-                    f"the first {h._probe_n} requests all failed the same way: {h.systematic}; "
-                    f"stopped, {left} items left pending (nothing is lost: fix it and run the "
-                    "same command)"
-                )
+            auth_error: str | None = ""
+            if cfg.teacher.mode == "batch":  # another sender, the same journal and budget
+                from synth.harvest.batch import send_batches
+
+                with progress(stats) if progress else nullcontext():
+                    status, run_id = await send_batches(p, journal, provider, stats, wait=wait)
+            else:
+                h = Harvester(p, journal, provider, stats, Redactor(_key_or_none(cfg)))
+                with progress(stats) if progress else nullcontext():
+                    try:
+                        status = await h.run()
+                    except asyncio.CancelledError:
+                        if not terminated():
+                            raise
+                        raise Interrupted(
+                            "terminated (SIGTERM): the run stopped cleanly; run the same command "
+                            "again to carry on where it stopped"
+                        ) from None
+                run_id, auth_error = h.run_id, h.auth_error
+                if status == "systematic":
+                    left = journal.count("pending", current=True)
+                    raise EndpointError(
+                        f"the first {h._probe_n} requests all failed the same way: "
+                        f"{h.systematic}; stopped, {left} items left pending (nothing is lost: "
+                        "fix it and run the same command)"
+                    )
             if status == "auth":
                 raise AuthError(
-                    f"the teacher refused the key in ${cfg.teacher.key_env} ({h.auth_error}): check the key "
+                    f"the teacher refused the key in ${cfg.teacher.key_env} ({auth_error}): check the key "
                     "and its access to this model; nothing more was sent"
                 )
             if status == "budget":
@@ -549,7 +561,7 @@ async def harvest_async(
                     f"budget_usd {cfg.budget_usd} reached: ${t['cost_usd']:.4f} settled{unknown}, "
                     f"{left} items not sent; raise budget_usd and run the same command to continue"
                 )
-            return HarvestResult(stats, status, h.run_id, time.monotonic() - t0)
+            return HarvestResult(stats, status, run_id, time.monotonic() - t0)
     finally:
         _restore_sigterm()
         if own_provider:

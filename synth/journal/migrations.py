@@ -165,6 +165,33 @@ def m007_rounds(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE round_test (input_hash INTEGER PRIMARY KEY) WITHOUT ROWID")
 
 
+@migration
+def m008_batches(db: sqlite3.Connection) -> None:
+    # teacher.mode: batch. A batch the provider accepted is recorded with the items it holds
+    # (state 'batched', their batch_id; the provider's custom_id is the item's key) and its
+    # worst case, which stays committed in the budget until its results are collected.
+    db.executescript(
+        """
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,               -- the provider's batch id
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,               -- open | collected
+            items INTEGER NOT NULL,
+            reserved_usd TEXT NOT NULL,        -- worst case of its items, held while open
+            cost_usd TEXT,                     -- what its answers cost, once collected
+            status TEXT,                       -- the provider's last word: completed, expired, ...
+            run_id INTEGER,
+            created_at REAL NOT NULL,
+            ended_at REAL
+        );
+        ALTER TABLE items ADD COLUMN batch_id TEXT;
+        ALTER TABLE items ADD COLUMN mode TEXT;             -- NULL: online | batch
+        ALTER TABLE items ADD COLUMN online_cost_usd TEXT;  -- a batch answer's online price
+        CREATE INDEX items_batch ON items(batch_id);
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -622,7 +622,7 @@ class Journal:
         teacher, and the worst cases of attempts whose outcome is unknown (timed out, dropped,
         interrupted on the wire, in flight at a crash)."""
         t = self.totals()
-        return t["cost_usd"] + t["possibly_billed_usd"]
+        return t["cost_usd"] + t["possibly_billed_usd"] + t["open_batches_usd"]
 
     def hourly_cost_usd(self) -> Decimal:
         """Wall time × price of the runs of a teacher priced per hour (a crashed run counts
@@ -650,14 +650,22 @@ class Journal:
             "COALESCE(SUM(latency_s), 0), COALESCE(SUM(cache_write_tokens), 0) "
             "FROM items"
         ).fetchone()
-        # what the answers billed below their online, uncached price saved (exact Decimals)
+        # what the answers billed below their uncached price saved (exact Decimals); a batch
+        # answer's saving by batch is apart (online_cost_usd, synth.journal.batches)
         caching_saved = sum(
             (
                 Decimal(full) - Decimal(cost)
                 for full, cost in self.db.execute(
-                    "SELECT full_price_usd, cost_usd FROM items "
+                    "SELECT full_price_usd, COALESCE(online_cost_usd, cost_usd) FROM items "
                     "WHERE state = 'done' AND full_price_usd IS NOT NULL"
                 )
+            ),
+            Decimal(0),
+        )
+        open_batches = sum(
+            (
+                Decimal(r[0])
+                for r in self.db.execute("SELECT reserved_usd FROM batches WHERE state = 'open'")
             ),
             Decimal(0),
         )
@@ -694,6 +702,10 @@ class Journal:
             "cached_input_tokens": row[7],
             "cache_write_tokens": row[12],
             "caching_saved_usd": caching_saved,
+            "open_batches_usd": open_batches,
+            "batched": int(
+                self.db.execute("SELECT COUNT(*) FROM items WHERE state = 'batched'").fetchone()[0]
+            ),
             "retries": row[8],
             "rate_limited": row[9],
             "cost_usd": token_cost + hourly,

@@ -149,6 +149,18 @@ class SimConfig(BaseModel):
     price_cached_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M cached input tokens (default: the input price)"
     )
+    price_batch_factor: Decimal = Field(
+        default=Decimal("0.5"), gt=0, le=1, description="a batch answer's price, as a fraction"
+    )
+    batch_delay_s: float = Field(
+        default=0.0, ge=0, description="batch APIs: seconds from a batch's creation to its end"
+    )
+    batch_item_error_rate: float = Field(
+        default=0.0, ge=0, le=1, description="batch APIs: fraction of items answered with a 500"
+    )
+    batch_expire_first: int = Field(
+        default=0, ge=0, description="batch APIs: the first N batches expire unprocessed"
+    )
     price_cache_write_per_mtok: Decimal | None = Field(
         default=None,
         ge=0,

@@ -4,7 +4,8 @@ Only 200 responses are billed; errors and dropped connections are counted but co
 `input_tokens` of an entry is the whole prompt, cached part included (as in
 `synth.harvest.providers.base.Usage`), even though Anthropic's response reports the cached part apart;
 `cache_write_tokens` (Anthropic's cache writes, of which `cache_write_1h_tokens` at the
-1-hour rate) are part of it too, billed at the cache-write prices.
+1-hour rate) are part of it too, billed at the cache-write prices. An answer of a batch
+(`batch: true`, synth.sim.batch_api) costs `price_batch_factor` of all that.
 
 A request whose client hung up during its latency is `abandoned`: billed all the same (the
 provider finished the work), unless `bill_abandoned` is off.
@@ -45,20 +46,32 @@ class Prices:
         write, write_1h = config.price_cache_write_per_mtok, config.price_cache_write_1h_per_mtok
         self.write = self.input * Decimal("1.25") if write is None else write
         self.write_1h = self.input * 2 if write_1h is None else write_1h
+        self.batch_factor = config.price_batch_factor
 
     def cost(
-        self, input_tokens: int, output_tokens: int, cached: int, write: int = 0, write_1h: int = 0
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached: int,
+        write: int = 0,
+        write_1h: int = 0,
+        batch: bool = False,
     ) -> Decimal | None:
         if not self.given:
             return None
         fresh = input_tokens - cached - write
+        factor = self.batch_factor if batch else Decimal(1)
         return (
-            fresh * self.input
-            + cached * self.cached
-            + (write - write_1h) * self.write
-            + write_1h * self.write_1h
-            + output_tokens * self.output
-        ) / _MTOK
+            factor
+            * (
+                fresh * self.input
+                + cached * self.cached
+                + (write - write_1h) * self.write
+                + write_1h * self.write_1h
+                + output_tokens * self.output
+            )
+            / _MTOK
+        )
 
 
 class Ledger:
@@ -85,6 +98,7 @@ class Ledger:
         self.max_in_flight = 0
         self.input_tokens = self.output_tokens = self.cached_input_tokens = 0
         self.cache_write_tokens = self.cache_write_1h_tokens = 0
+        self.batch_tokens = [0, 0, 0, 0, 0]  # the part of the five sums above billed as batch
         self._not_before: dict[str, float] = {}
 
     def close(self) -> None:
@@ -122,6 +136,7 @@ class Ledger:
         *,
         cache_write: int = 0,
         cache_write_1h: int = 0,
+        batch: bool = False,
     ) -> None:
         # The cost is not stored: it is exact arithmetic on the tokens, redone when read.
         entry = (
@@ -135,6 +150,7 @@ class Ledger:
             t,
             cache_write,
             cache_write_1h,
+            batch,
         )
         self.entries.append(entry)
         self.input_tokens += input_tokens
@@ -142,6 +158,9 @@ class Ledger:
         self.cached_input_tokens += cached
         self.cache_write_tokens += cache_write
         self.cache_write_1h_tokens += cache_write_1h
+        if batch:
+            counts = (input_tokens, output_tokens, cached, cache_write, cache_write_1h)
+            self.batch_tokens = [a + b for a, b in zip(self.batch_tokens, counts, strict=True)]
         if self._file is not None:
             self._file.write(json.dumps(self._entry_dict(entry)) + "\n")
             self._file.flush()
@@ -149,13 +168,19 @@ class Ledger:
     # -- reading it -----------------------------------------------------------------------------
 
     def totals(self) -> dict[str, Any]:
-        cost = self.prices.cost(
+        sums = (
             self.input_tokens,
             self.output_tokens,
             self.cached_input_tokens,
             self.cache_write_tokens,
             self.cache_write_1h_tokens,
         )
+        i, o, c, w, w1h = (a - b for a, b in zip(sums, self.batch_tokens, strict=True))
+        cost = self.prices.cost(i, o, c, w, w1h)
+        bi, bo, bc, bw, bw1h = self.batch_tokens
+        batch_cost = self.prices.cost(bi, bo, bc, bw, bw1h, batch=True)
+        if cost is not None and batch_cost is not None:
+            cost += batch_cost
         return {
             "requests": len(self.entries),
             "input_tokens": self.input_tokens,
@@ -163,6 +188,7 @@ class Ledger:
             "cached_input_tokens": self.cached_input_tokens,
             "cache_write_tokens": self.cache_write_tokens,
             "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "batch_requests": sum(1 for e in self.entries if e[10]),
             "cost_usd": None if cost is None else _usd(cost),
         }
 
@@ -186,8 +212,8 @@ class Ledger:
         return out
 
     def _entry_dict(self, entry: tuple[Any, ...]) -> dict[str, Any]:
-        request_id, api, model, input_tokens, output_tokens, cached, body_hash, t, w, w1h = entry
-        cost = self.prices.cost(input_tokens, output_tokens, cached, w, w1h)
+        request_id, api, model, input_tokens, output_tokens, cached, body_hash, t, w, w1h, b = entry
+        cost = self.prices.cost(input_tokens, output_tokens, cached, w, w1h, b)
         return {
             "request_id": request_id,
             "api": api,
@@ -197,6 +223,7 @@ class Ledger:
             "cached_input_tokens": cached,
             "cache_write_tokens": w,
             "cache_write_1h_tokens": w1h,
+            "batch": b,
             "cost_usd": None if cost is None else _usd(cost),
             "body_hash": body_hash,
             "t": t,

@@ -131,38 +131,7 @@ class AnthropicProvider:
         if not isinstance(getattr(message, "content", None), list):
             raise _bad_shape(raw)
         headers = {k.lower(): v for k, v in raw.headers.items()}
-        text = "".join(
-            getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
-        )
-        u = getattr(message, "usage", None)
-        given_in = getattr(u, "input_tokens", None)
-        given_out = getattr(u, "output_tokens", None)
-        reported = isinstance(given_in, int) and isinstance(given_out, int)
-        if not (isinstance(given_in, int) and isinstance(given_out, int)):
-            given_in = given_out = 0
-        cache_read = getattr(u, "cache_read_input_tokens", None) or 0
-        cache_write = getattr(u, "cache_creation_input_tokens", None) or 0
-        # the 1-hour writes are billed dearer than the 5-minute ones: the SDK splits them
-        write_1h = getattr(getattr(u, "cache_creation", None), "ephemeral_1h_input_tokens", 0)
-        raw_finish = message.stop_reason
-        finish = FINISH.get(raw_finish or "", raw_finish)
-        return ChatResponse(
-            text=text,
-            usage=Usage(
-                input_tokens=given_in + cache_read + cache_write,
-                output_tokens=given_out,
-                cached_input_tokens=cache_read,
-                cache_write_tokens=cache_write,
-                cache_write_1h_tokens=min(write_1h or 0, cache_write),
-                reported=reported,
-            ),
-            finish_reason=finish,
-            refusal=text if finish == "refusal" else None,
-            request_id=headers.get("request-id") or message.id,
-            latency_s=latency,
-            headers=headers,
-            raw_finish_reason=raw_finish,
-        )
+        return message_response(message, headers, latency)
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -181,4 +150,40 @@ def _bad_shape(raw: Any) -> ProviderError:
         status=http.status_code,
         headers={k.lower(): v for k, v in http.headers.items()},
         kind="bad_response",
+    )
+
+
+def message_response(message: Any, headers: dict[str, str], latency: float) -> ChatResponse:
+    """A `Message` (online, or a succeeded result of a message batch) as our response."""
+    text = "".join(
+        getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
+    )
+    u = getattr(message, "usage", None)
+    given_in = getattr(u, "input_tokens", None)
+    given_out = getattr(u, "output_tokens", None)
+    reported = isinstance(given_in, int) and isinstance(given_out, int)
+    if not (isinstance(given_in, int) and isinstance(given_out, int)):
+        given_in = given_out = 0
+    cache_read = getattr(u, "cache_read_input_tokens", None) or 0
+    cache_write = getattr(u, "cache_creation_input_tokens", None) or 0
+    # the 1-hour writes are billed dearer than the 5-minute ones: the SDK splits them
+    write_1h = getattr(getattr(u, "cache_creation", None), "ephemeral_1h_input_tokens", 0)
+    raw_finish = message.stop_reason
+    finish = FINISH.get(raw_finish or "", raw_finish)
+    return ChatResponse(
+        text=text,
+        usage=Usage(
+            input_tokens=given_in + cache_read + cache_write,
+            output_tokens=given_out,
+            cached_input_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            cache_write_1h_tokens=min(write_1h or 0, cache_write),
+            reported=reported,
+        ),
+        finish_reason=finish,
+        refusal=text if finish == "refusal" else None,
+        request_id=headers.get("request-id") or message.id,
+        latency_s=latency,
+        headers=headers,
+        raw_finish_reason=raw_finish,
     )
