@@ -81,9 +81,9 @@ def write_config(
             "full_finetune": True,
             "epochs": args.epochs,
             "batch_size": 16,
-            "learning_rate": 1.0e-3,
+            "learning_rate": 2.0e-3,
             "warmup_ratio": 0.05,
-            "max_length": 192,
+            "max_length": 128,
             "merge": False,
             "seed": seed,
         },
@@ -97,6 +97,7 @@ def write_config(
             "start_from": args.start_from,
             "seed": seed,
             "score_batch_size": 64,
+            "score_at_most": args.score_at_most,
         },
     }
     path = run_dir / f"{mode}-{seed}.yaml"
@@ -114,14 +115,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--test", type=float, default=0.25, help="round 1's test fraction")
     ap.add_argument("--start-from", default="previous", choices=["previous", "base"])
-    ap.add_argument("--vocab", type=int, default=2048)
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--score-at-most", type=int, default=800, help="pool items scored a round")
+    ap.add_argument("--vocab", type=int, default=1024)
+    ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--layers", type=int, default=1)
-    ap.add_argument("--epochs", type=float, default=3)
+    ap.add_argument("--epochs", type=float, default=1)
     args = ap.parse_args()
     if args.smoke:
         args.pool, args.first, args.per_round, args.rounds, args.seeds = 400, 120, 60, 2, 1
-        args.hidden, args.vocab, args.epochs = 32, 512, 1
+        args.hidden, args.vocab, args.epochs, args.score_at_most = 32, 512, 1, 100
     console = Console(stderr=True)
     log = Console(file=open(Path(tempfile.gettempdir()) / "rounds-bench.log", "w"), width=120)  # noqa: SIM115
     work = args.workdir or Path(tempfile.mkdtemp(prefix="rounds-bench-"))
