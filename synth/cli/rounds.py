@@ -131,6 +131,10 @@ def _select(cfg: RunConfig, pool: Pool, k: int, console: Console) -> list[int] |
     else:
         mode = "uncertainty"
         n = rc.per_round
+        if rc.score_at_most is not None and len(candidates) > rc.score_at_most:
+            candidates = np.sort(
+                random_sample(candidates, pool.groups[candidates], rc.score_at_most, rng)
+            )
         student = cfg.paths.round_student(k - 1)
         scored_by = str(student)
         scores = _score(cfg, pool, candidates, student, console)
