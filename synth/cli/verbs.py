@@ -89,6 +89,12 @@ def harvest(
         ),
     ] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="override budget_usd")] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="teacher.mode batch: submit the batches and exit; collect later"
+        ),
+    ] = False,
 ) -> None:
     """Send every input to the teacher once; resumable; never over budget."""
     from synth.cli.progress import harvest_progress
@@ -121,8 +127,23 @@ def harvest(
         retry_failed=retry_failed,
         progress=lambda s: harvest_progress(s, err),
         add_to_plan=inputs is not None,  # another file: its answers join the dataset's
+        wait=not no_wait,
     )
     s = result.stats
+    if s.batches:
+        out.print(s.batches, highlight=False)
+    if result.status == "submitted":
+        out.print(
+            f"batches submitted; run distill harvest {config} again to collect their answers",
+            highlight=False,
+        )
+        return
+    if result.status == "pending":
+        out.print(
+            f"some items came back unanswered (expired, cancelled or a server error): run "
+            f"distill harvest {config} again to send them in new batches",
+            highlight=False,
+        )
     unknown = (
         f" (+ ${s.possibly_billed_usd:,.4f} possibly billed: timed out or dropped, worst case)"
         if s.possibly_billed_usd

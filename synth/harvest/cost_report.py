@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
 
 from synth.config import RunConfig
 from synth.errors import StageError
+from synth.journal import queries
+from synth.journal.batches import BatchJournal
 from synth.journal.store import Journal
 from synth.money import usd_float
 
@@ -31,38 +32,14 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
     with Journal(cfg.journal_path, readonly=True) as j:
         t = j.totals()
         older = j.outside_plan()
-        per_model = []
-        for provider, model, n, done, tin, tout, tcached in j.db.execute(
-            "SELECT provider, model, COUNT(*), SUM(state='done'), COALESCE(SUM(input_tokens),0), "
-            "COALESCE(SUM(output_tokens),0), COALESCE(SUM(cached_input_tokens),0) "
-            "FROM items GROUP BY provider, model ORDER BY provider, model"
-        ):
-            cost = sum(
-                (
-                    Decimal(r[0])
-                    for r in j.db.execute(
-                        "SELECT a.cost_usd FROM attempts a JOIN items i ON a.key = i.key "
-                        "WHERE a.cost_usd IS NOT NULL AND i.provider = ? AND i.model = ?",
-                        (provider, model),
-                    )
-                ),
-                Decimal(0),
-            )
-            per_model.append(
-                {
-                    "provider": provider,
-                    "model": model,
-                    "items": n,
-                    "succeeded": done or 0,
-                    "input_tokens": tin,
-                    "output_tokens": tout,
-                    "cached_input_tokens": tcached,
-                    "cost_usd": usd_float(cost),
-                }
-            )
+        per_model = [
+            {**row, "cost_usd": usd_float(row["cost_usd"])} for row in queries.bill_by_model(j)
+        ]
         runs = j.runs()
         failures = failures_by_reason(j.failures())
         usage_flagged = j.flagged_attempts()
+        modes = BatchJournal(j).cost_by_mode()
+        batch_counts = BatchJournal(j).counts()
     wall = sum((r["ended_at"] or r["started_at"]) - r["started_at"] for r in runs)
     succeeded = t["succeeded"]
     return {
@@ -79,6 +56,15 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "input_tokens": t["input_tokens"],
         "output_tokens": t["output_tokens"],
         "cached_input_tokens": t["cached_input_tokens"],
+        "cache_write_tokens": t["cache_write_tokens"],
+        "caching_saved_usd": usd_float(t["caching_saved_usd"]),
+        "batch_saved_usd": usd_float(modes["batch_saved_usd"]),
+        "cost_by_mode": {
+            "online_usd": usd_float(modes["online_usd"]),
+            "batch_usd": usd_float(modes["batch_usd"]),
+        },
+        "batches": batch_counts,
+        "open_batches_usd": usd_float(t["open_batches_usd"]),
         "cost_usd": usd_float(t["cost_usd"]),
         "cost_usd_exact": str(t["cost_usd"]),
         "token_cost_usd": usd_float(t["token_cost_usd"]),
@@ -156,6 +142,11 @@ def cost_table(r: dict[str, Any]) -> Table:
         ("rate limited (429)", f"{r['rate_limited']:,}"),
         ("input tokens", f"{r['input_tokens']:,}"),
         ("  of which cached", f"{r['cached_input_tokens']:,}"),
+        *(
+            [("  of which written to the cache", f"{r['cache_write_tokens']:,}")]
+            if r.get("cache_write_tokens")
+            else []
+        ),
         ("output tokens", f"{r['output_tokens']:,}"),
         ("cost (settled)", f"${r['cost_usd']:,.4f}"),
         *(
@@ -169,6 +160,13 @@ def cost_table(r: dict[str, Any]) -> Table:
             else []
         ),
     ]
+    if r.get("cost_by_mode", {}).get("batch_usd"):
+        rows.append(("  of which batch", f"${r['cost_by_mode']['batch_usd']:,.4f}"))
+        rows.append(("batch saved", f"${r['batch_saved_usd']:,.4f}"))
+    if r.get("open_batches_usd"):
+        rows.append(("open batches (worst case)", f"${r['open_batches_usd']:,.4f}"))
+    if r.get("caching_saved_usd"):
+        rows.append(("caching saved", f"${r['caching_saved_usd']:,.4f}"))
     if r.get("possibly_billed_usd"):
         rows.append(
             ("possibly billed (timed out/dropped, worst case)", f"${r['possibly_billed_usd']:,.4f}")

@@ -37,10 +37,11 @@ from synth.harvest.limits import Limiter
 from synth.harvest.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
 from synth.harvest.providers import api_key_for, make_provider
 from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider, Usage
-from synth.harvest.retry import Decision, decide, redact, retrying, systematic
-from synth.harvest.secrets import Redactor
+from synth.harvest.retry import Decision, decide, retrying, systematic
+from synth.harvest.secrets import Redactor, redact
 from synth.harvest.usage_check import clamp, unbelievable
 from synth.inputs import render_records
+from synth.journal import queries
 from synth.journal.lock import run_lock
 from synth.journal.store import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
 from synth.templates import Template, load_template
@@ -68,6 +69,7 @@ class HarvestStats:
     failed_earlier: int = 0  # failed items of earlier runs, not sent again without --retry-failed
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
     budget_usd: Decimal | None = None
+    batches: str | None = None  # batch mode: batches and items per state, one line
     started: float = field(default_factory=time.monotonic)
     limiter: Limiter | None = None  # set by the engine: the progress shows its pauses
 
@@ -135,6 +137,8 @@ def plan(cfg: RunConfig) -> Plan:
             f"{cfg.config_path}: teacher.logprobs: the Anthropic API returns no log-probabilities; remove it"
         )
     price = resolve_price(t.provider, t.model, t.price, base_url=t.base_url)
+    if t.provider == "anthropic" and t.prompt_cache == "auto":
+        price = price.with_cache_writes(t.prompt_cache_ttl)  # a request may write the cache
     return Plan(cfg, template, params, max_out, price, template.json_schema)
 
 
@@ -161,7 +165,7 @@ def dry_run(cfg: RunConfig) -> DryRun:
     done: set[str] = set()
     if cfg.journal_path.exists():
         with Journal(cfg.journal_path, readonly=True) as j:
-            done = {r[0] for r in j.db.execute("SELECT key FROM items WHERE state = 'done'")}
+            done = queries.done_keys(j)
     n = already = est_in = worst_in = 0
     for item in iter_items(p):
         n += 1
@@ -335,7 +339,7 @@ class Harvester:
             if a.held:
                 await self.budget.release(worst)
                 a.held = False
-            if self.stop_reason == "systematic" and systematic(err):
+            if self.stopped_for("systematic") and systematic(err):
                 # the run stops for a wrong endpoint: the item waits for the fixed one
                 self.journal.mark_failed(
                     key,
@@ -395,7 +399,13 @@ class Harvester:
             response.usage = clamp(response.usage, prompt_bound, self.p.max_output_tokens)
             self.stats.usage_flagged += 1
         self.journal.mark_done(
-            key, response, cost, run_id=self.run_id, started_at=a.started_at, flag=flag
+            key,
+            response,
+            cost,
+            run_id=self.run_id,
+            started_at=a.started_at,
+            full_price_usd=self.p.price.full_price(response.usage, cost),
+            flag=flag,
         )
         await self.budget.settle(worst, cost)
         a.held = False
@@ -451,6 +461,10 @@ class Harvester:
         else:
             await self.budget.release(a.worst)
 
+    def stopped_for(self, reason: str) -> bool:
+        # a method, not an inline comparison: the stop reason changes across awaits
+        return self.stop_reason == reason
+
     def _first_outcome(self, reason: str | None) -> None:
         """The first attempts' outcomes: when they all failed the same systematic way (nothing
         listening, 404, an HTML page), no later request will fare better; stop the run."""
@@ -489,12 +503,15 @@ async def harvest_async(
     provider: Provider | None = None,
     progress: Callable[[HarvestStats], AbstractContextManager[Any]] | None = None,
     add_to_plan: bool = False,
+    wait: bool = True,
 ) -> HarvestResult:
     """Check everything, journal every item, then send what is not answered yet.
     `progress(stats)` (a context manager, e.g. synth.cli.progress.harvest_progress) is entered
     only once the inputs are validated, so a user's mistake prints one line and nothing else.
     The items journaled become the journal's plan (what build reads); `add_to_plan=True`
-    (another inputs file, `--inputs`) adds them to the plan instead of replacing it."""
+    (another inputs file, `--inputs`) adds them to the plan instead of replacing it.
+    `teacher.mode: batch` sends through the provider's batch API (synth.harvest.batch);
+    `wait=False` then submits and returns (status 'submitted')."""
     p = plan(cfg)
     own_provider = provider is None
     provider = provider or make_provider(cfg.teacher)  # AuthError here: no key, nothing sent
@@ -511,27 +528,35 @@ async def harvest_async(
                 stats.failed_earlier = journal.count("failed", current=True)
             stats.total = journal.count(current=True)
             stats.already_done = journal.count("done", current=True)
-            h = Harvester(p, journal, provider, stats, Redactor(_key_or_none(cfg)))
-            with progress(stats) if progress else nullcontext():
-                try:
-                    status = await h.run()
-                except asyncio.CancelledError:
-                    if not terminated():
-                        raise
-                    raise Interrupted(
-                        "terminated (SIGTERM): the run stopped cleanly; run the same command "
-                        "again to carry on where it stopped"
-                    ) from None
-            if status == "systematic":
-                left = journal.count("pending", current=True)
-                raise EndpointError(
-                    f"the first {h._probe_n} requests all failed the same way: {h.systematic}; "
-                    f"stopped, {left} items left pending (nothing is lost: fix it and run the "
-                    "same command)"
-                )
+            auth_error: str | None = ""
+            if cfg.teacher.mode == "batch":  # another sender, the same journal and budget
+                from synth.harvest.batch import send_batches
+
+                with progress(stats) if progress else nullcontext():
+                    status, run_id = await send_batches(p, journal, provider, stats, wait=wait)
+            else:
+                h = Harvester(p, journal, provider, stats, Redactor(_key_or_none(cfg)))
+                with progress(stats) if progress else nullcontext():
+                    try:
+                        status = await h.run()
+                    except asyncio.CancelledError:
+                        if not terminated():
+                            raise
+                        raise Interrupted(
+                            "terminated (SIGTERM): the run stopped cleanly; run the same command "
+                            "again to carry on where it stopped"
+                        ) from None
+                run_id, auth_error = h.run_id, h.auth_error
+                if status == "systematic":
+                    left = journal.count("pending", current=True)
+                    raise EndpointError(
+                        f"the first {h._probe_n} requests all failed the same way: "
+                        f"{h.systematic}; stopped, {left} items left pending (nothing is lost: "
+                        "fix it and run the same command)"
+                    )
             if status == "auth":
                 raise AuthError(
-                    f"the teacher refused the key in ${cfg.teacher.key_env} ({h.auth_error}): check the key "
+                    f"the teacher refused the key in ${cfg.teacher.key_env} ({auth_error}): check the key "
                     "and its access to this model; nothing more was sent"
                 )
             if status == "budget":
@@ -547,7 +572,7 @@ async def harvest_async(
                     f"budget_usd {cfg.budget_usd} reached: ${t['cost_usd']:.4f} settled{unknown}, "
                     f"{left} items not sent; raise budget_usd and run the same command to continue"
                 )
-            return HarvestResult(stats, status, h.run_id, time.monotonic() - t0)
+            return HarvestResult(stats, status, run_id, time.monotonic() - t0)
     finally:
         _restore_sigterm()
         if own_provider:

@@ -102,7 +102,7 @@ _COLUMNS = (
 )
 
 
-def _item(row: tuple) -> JournalItem:
+def _item(row: tuple[Any, ...]) -> JournalItem:
     return JournalItem(
         key=row[0],
         line=row[1],
@@ -210,7 +210,7 @@ class Journal:
         now = time.time()
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS current_keys (key TEXT PRIMARY KEY)")
         keys_before = self.count()
-        batch: list[tuple] = []
+        batch: list[tuple[Any, ...]] = []
         digest = hashlib.sha256()
         self.db.execute("BEGIN")
         try:
@@ -433,8 +433,11 @@ class Journal:
         run_id: int,
         started_at: float,
         status: int = 200,
+        full_price_usd: Decimal | None = None,
         flag: str | None = None,
     ) -> None:
+        """`full_price_usd`: what the answer would have cost online with no prompt cache,
+        when that differs from `cost_usd` (the report's "caching saved")."""
         u = response.usage
         with self.db:
             self.db.execute("BEGIN")
@@ -454,7 +457,8 @@ class Journal:
             self.db.execute(
                 "UPDATE items SET state = ?, reserved_usd = NULL, response_text = ?, "
                 "finish_reason = ?, refusal = ?, request_id = ?, input_tokens = ?, "
-                "output_tokens = ?, cached_input_tokens = ?, cost_usd = ?, latency_s = ?, "
+                "output_tokens = ?, cached_input_tokens = ?, cache_write_tokens = ?, "
+                "cost_usd = ?, full_price_usd = ?, latency_s = ?, "
                 "logprobs = ?, last_error = NULL, updated_at = ? WHERE key = ?",
                 (
                     DONE,
@@ -465,7 +469,9 @@ class Journal:
                     u.input_tokens,
                     u.output_tokens,
                     u.cached_input_tokens,
+                    u.cache_write_tokens,
                     str(cost_usd),
+                    str(full_price_usd) if full_price_usd is not None else None,
                     response.latency_s,
                     json.dumps(response.logprobs) if response.logprobs is not None else None,
                     time.time(),
@@ -635,7 +641,7 @@ class Journal:
         teacher, and the worst cases of attempts whose outcome is unknown (timed out, dropped,
         interrupted on the wire, in flight at a crash)."""
         t = self.totals()
-        return t["cost_usd"] + t["possibly_billed_usd"]
+        return t["cost_usd"] + t["possibly_billed_usd"] + t["open_batches_usd"]
 
     def hourly_cost_usd(self) -> Decimal:
         """Wall time × price of the runs of a teacher priced per hour (a crashed run counts
@@ -660,9 +666,28 @@ class Journal:
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
             "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(retries), 0), "
             "COALESCE(SUM(rate_limited), 0), COALESCE(SUM(attempts), 0), "
-            "COALESCE(SUM(latency_s), 0) "
+            "COALESCE(SUM(latency_s), 0), COALESCE(SUM(cache_write_tokens), 0) "
             "FROM items"
         ).fetchone()
+        # what the answers billed below their uncached price saved (exact Decimals); a batch
+        # answer's saving by batch is apart (online_cost_usd, synth.journal.batches)
+        caching_saved = sum(
+            (
+                Decimal(full) - Decimal(cost)
+                for full, cost in self.db.execute(
+                    "SELECT full_price_usd, COALESCE(online_cost_usd, cost_usd) FROM items "
+                    "WHERE state = 'done' AND full_price_usd IS NOT NULL"
+                )
+            ),
+            Decimal(0),
+        )
+        open_batches = sum(
+            (
+                Decimal(r[0])
+                for r in self.db.execute("SELECT reserved_usd FROM batches WHERE state = 'open'")
+            ),
+            Decimal(0),
+        )
         token_cost = sum(
             (
                 Decimal(r[0])
@@ -694,6 +719,12 @@ class Journal:
             "input_tokens": row[5],
             "output_tokens": row[6],
             "cached_input_tokens": row[7],
+            "cache_write_tokens": row[12],
+            "caching_saved_usd": caching_saved,
+            "open_batches_usd": open_batches,
+            "batched": int(
+                self.db.execute("SELECT COUNT(*) FROM items WHERE state = 'batched'").fetchone()[0]
+            ),
             "retries": row[8],
             "rate_limited": row[9],
             "cost_usd": token_cost + hourly,

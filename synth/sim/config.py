@@ -137,7 +137,8 @@ class SimConfig(BaseModel):
     cache_min_tokens: int = Field(
         default=32,
         ge=1,
-        description="a repeated system prompt this long is reported as cached input",
+        description="a cacheable prompt prefix this long is cached (OpenAI: automatically; "
+        "Anthropic: up to its cache_control mark)",
     )
     price_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M input tokens"
@@ -147,6 +148,28 @@ class SimConfig(BaseModel):
     )
     price_cached_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M cached input tokens (default: the input price)"
+    )
+    price_batch_factor: Decimal = Field(
+        default=Decimal("0.5"), gt=0, le=1, description="a batch answer's price, as a fraction"
+    )
+    batch_delay_s: float = Field(
+        default=0.0, ge=0, description="batch APIs: seconds from a batch's creation to its end"
+    )
+    batch_item_error_rate: float = Field(
+        default=0.0, ge=0, le=1, description="batch APIs: fraction of items answered with a 500"
+    )
+    batch_expire_first: int = Field(
+        default=0, ge=0, description="batch APIs: the first N batches expire unprocessed"
+    )
+    price_cache_write_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M tokens written to a 5-minute cache (default: input x 1.25)",
+    )
+    price_cache_write_1h_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M tokens written to a 1-hour cache (default: input x 2)",
     )
 
     answers: str | Callable[..., Any] = Field(

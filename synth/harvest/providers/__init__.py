@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from synth.config import TeacherConfig
 from synth.errors import AuthError
@@ -23,6 +23,7 @@ class _ProviderArgs(TypedDict):
     timeout_s: float
     structured_output: bool
     max_connections: int
+    prompt_cache: Literal["5m", "1h"] | None
 
 
 def keyless(teacher: TeacherConfig) -> bool:
@@ -60,6 +61,7 @@ def make_provider(teacher: TeacherConfig, *, max_connections: int | None = None)
         timeout_s=teacher.timeout_s,
         structured_output=teacher.structured_output,
         max_connections=max_connections or max(teacher.concurrency, 10),
+        prompt_cache=teacher.prompt_cache_ttl if teacher.prompt_cache == "auto" else None,
     )
     if teacher.provider == "anthropic":
         from synth.harvest.providers.anthropic import AnthropicProvider

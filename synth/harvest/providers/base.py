@@ -32,7 +32,9 @@ class ChatRequest:
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_input_tokens: int = 0  # part of input_tokens billed at the cached price
+    cached_input_tokens: int = 0  # part of input_tokens read from the prompt cache
+    cache_write_tokens: int = 0  # part of input_tokens written to the prompt cache
+    cache_write_1h_tokens: int = 0  # part of cache_write_tokens at the 1-hour rate
     reported: bool = True  # False: the response carried no usage (the engine prices it worst)
 
 

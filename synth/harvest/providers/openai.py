@@ -23,6 +23,7 @@ from synth.harvest.providers.base import (
     sdk_client,
     split_known,
 )
+from synth.harvest.providers.prompt_cache import TTL, cache_key, shared_prefix
 
 FINISH = {
     "stop": "stop",
@@ -72,6 +73,7 @@ class OpenAIProvider:
         timeout_s: float = 120.0,
         structured_output: bool = True,
         max_connections: int = 100,
+        prompt_cache: TTL | None = None,
     ) -> None:
         self.client = sdk_client(
             openai,
@@ -82,6 +84,9 @@ class OpenAIProvider:
             max_connections=max_connections,
         )
         self.structured_output = structured_output
+        # OpenAI caches long prefixes by itself; a routing key raises the hit rate. Only on
+        # OpenAI's own API: a compatible server may refuse a parameter it does not know.
+        self.cache_key = bool(prompt_cache) and (base_url is None or "api.openai.com" in base_url)
 
     def request_kwargs(self, req: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": req.model, "messages": req.messages, **req.params}
@@ -90,6 +95,8 @@ class OpenAIProvider:
         if req.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = req.logprobs
+        if self.cache_key and len(req.messages) > 1:
+            kwargs["prompt_cache_key"] = cache_key(shared_prefix(req.messages))
         return kwargs
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
@@ -124,32 +131,7 @@ class OpenAIProvider:
         headers = {k.lower(): v for k, v in raw.headers.items()}
         if not isinstance(getattr(completion, "choices", None), list) or not completion.choices:
             raise _bad_shape(raw)
-        choice = completion.choices[0]
-        usage = getattr(completion, "usage", None)
-        given_in = getattr(usage, "prompt_tokens", None)
-        given_out = getattr(usage, "completion_tokens", None)
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        refusal = getattr(choice.message, "refusal", None)
-        raw_finish = choice.finish_reason
-        finish = "refusal" if refusal else FINISH.get(raw_finish or "", raw_finish)
-        return ChatResponse(
-            text=choice.message.content or "",
-            usage=Usage(
-                input_tokens=given_in if isinstance(given_in, int) else 0,
-                output_tokens=given_out if isinstance(given_out, int) else 0,
-                cached_input_tokens=(getattr(details, "cached_tokens", None) or 0)
-                if details
-                else 0,
-                reported=isinstance(given_in, int) and isinstance(given_out, int),
-            ),
-            finish_reason=finish,
-            refusal=refusal,
-            request_id=headers.get("x-request-id") or completion.id,
-            latency_s=latency,
-            headers=headers,
-            logprobs=_logprobs(choice),
-            raw_finish_reason=raw_finish,
-        )
+        return chat_response(completion, headers, latency, raw.status_code)
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -168,6 +150,47 @@ def _bad_shape(raw: Any) -> ProviderError:
         status=http.status_code,
         headers={k.lower(): v for k, v in http.headers.items()},
         kind="bad_response",
+    )
+
+
+def chat_response(
+    completion: Any, headers: dict[str, str], latency: float, status: int = 200
+) -> ChatResponse:
+    """A `ChatCompletion` (online, or a line of a batch's output) as our response."""
+    if not completion.choices:
+        raise ProviderError(
+            "response has no choices",
+            status=status,
+            headers=headers,
+            kind="bad_response",
+        )
+    choice = completion.choices[0]
+    usage = getattr(completion, "usage", None)
+    given_in = getattr(usage, "prompt_tokens", None)
+    given_out = getattr(usage, "completion_tokens", None)
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    refusal = getattr(choice.message, "refusal", None)
+    raw_finish = choice.finish_reason
+    finish = "refusal" if refusal else FINISH.get(raw_finish or "", raw_finish)
+    return ChatResponse(
+        text=choice.message.content or "",
+        usage=Usage(
+            input_tokens=given_in if isinstance(given_in, int) else 0,
+            output_tokens=given_out if isinstance(given_out, int) else 0,
+            cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+            # reported by models that bill cache writes; priced by the table
+            cache_write_tokens=(getattr(details, "cache_write_tokens", None) or 0)
+            if details
+            else 0,
+            reported=isinstance(given_in, int) and isinstance(given_out, int),
+        ),
+        finish_reason=finish,
+        refusal=refusal,
+        request_id=headers.get("x-request-id") or completion.id,
+        latency_s=latency,
+        headers=headers,
+        logprobs=_logprobs(choice),
+        raw_finish_reason=raw_finish,
     )
 
 
