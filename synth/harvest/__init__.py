@@ -3,8 +3,12 @@
 engine.py         the request path: journal → budget → retry → limiter → provider
 limits.py         pacing of one lane: concurrency, RPM/TPM, rate-limit headers
 retry.py          the retry policy: retry or not, and how long to wait
+headers.py        what response headers say about waiting: retry-after, rate-limit windows
+secrets.py        keys out of every text a provider sends back
+usage_check.py    what the budget believes of the usage a response reports
 budget.py         money reserved before a request leaves, settled after
 pricing.py        what the teacher costs, in Decimal, from genai-prices or the config
 cost_report.py    `distill report`: what was sent, what came back, what it cost
+batch/            teacher.mode batch: each provider's batch API, the runner, the factory
 providers/        one module per teacher API behind one small protocol (base, openai, anthropic)
 """

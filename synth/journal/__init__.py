@@ -5,4 +5,6 @@ was asked, answered and paid. The only package that runs SQL on it.
     migrations.py     the schema as numbered migrations recorded in the database
     queries.py        read-only questions other rooms ask: done keys, bill per model, digest
     rounds.py         the record of active-distillation rounds (tables of migration m007)
+    batches.py        teacher.mode batch: which items went into which provider batch (m008)
+    lock.py           one process at a time in a run folder (<run>/run.lock)
 """

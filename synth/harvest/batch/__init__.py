@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from synth.errors import ConfigError
 from synth.harvest.batch.base import BatchClient
+from synth.harvest.batch.runner import BatchProgress, BatchRunner
 from synth.harvest.providers.base import Provider
 from synth.journal.store import Journal
 
@@ -36,8 +37,6 @@ async def send_batches(
     p: Plan, journal: Journal, provider: Provider, stats: HarvestStats, *, wait: bool = True
 ) -> tuple[str, int]:
     """One batch-mode run over the journal: (status, run id). See `runner.BatchRunner`."""
-    from synth.harvest.batch.runner import BatchProgress, BatchRunner
-
     t = p.cfg.teacher
     client = batch_client(provider)
     run_id = journal.start_run(
