@@ -76,3 +76,13 @@ def test_train_throughput_smoke(tmp_path: Path) -> None:
         "distill train, packing on (padding-free)",
     }
     assert all(r["tokens_per_s"] > 0 for r in data["runs"].values())
+
+
+def test_bill_by_mode_smoke(tmp_path: Path) -> None:
+    data = smoke("bill_by_mode", tmp_path)
+    rows = {(r["task"], r["mode"]): r for r in data["rows"]}
+    assert len(rows) == 6 and all(r["answered"] == data["items"] for r in rows.values())
+    assert all(r["equal_to_the_cent"] for r in rows.values())
+    for task in {t for t, _ in rows}:
+        online = float(rows[task, "online"]["teacher_bill_usd"])
+        assert float(rows[task, "batch"]["teacher_bill_usd"]) < online
