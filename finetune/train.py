@@ -132,17 +132,20 @@ def prepare(
 
     splits = load_splits(cfg.paths.dataset)
     student_dir = cfg.paths.student
-    ckpt_dir = student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     from accelerate import PartialState
 
-    if not resume and ckpt_dir.exists() and PartialState().is_main_process:
+    # the first PartialState fixes the process group for the run: on CPU, only cpu=True joins
+    # the processes of a `torchrun` / `accelerate launch` (gloo) instead of training N copies
+    state = PartialState(cpu=hw.device == "cpu")
+    if not resume and ckpt_dir.exists() and state.is_main_process:
         shutil.rmtree(ckpt_dir)  # starting over: old checkpoints would be rotated in with new ones
     last = last_checkpoint(ckpt_dir) if resume else None
     check_fingerprint(ckpt_dir, s, resuming=last is not None)
 
     with _quiet():
         # under `accelerate launch`, one process builds the tiny base while the others wait
-        with PartialState().main_process_first():
+        with state.main_process_first():
             base_path = prepare_base(cfg, s, splits, student_dir)
         tokenizer, model, loss_mode, added = load_model(base_path, s, precision)
         soft = soft_targets(cfg, s, splits, tokenizer)
@@ -186,8 +189,9 @@ def train(
     p = prepare(cfg, resume=resume, progress=progress, callbacks=callbacks)
     s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
     assert s is not None
-    ckpt_dir = p.student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     main = trainer.is_world_process_zero()
+    processes = trainer.args.world_size  # > 1 under `accelerate launch --num_processes N`
     if main:
         write_fingerprint(ckpt_dir, s)
     trainable = sum(x.numel() for x in trainer.model.parameters() if x.requires_grad)
@@ -239,6 +243,7 @@ def train(
         "hardware": hw.name,
         "device": hw.device,
         "gpus": hw.count if hw.device == "cuda" else 0,
+        "processes": processes,
         "peak_gpu_memory_gib": peak_gib,
         "train_rows": len(p.splits["train"]),
         "validation_rows": len(p.splits["validation"]) if "validation" in p.splits else 0,
@@ -285,6 +290,7 @@ def sft_config(
     has_eval: bool,
     loss_mode: str = "assistant_only",
     pin_memory: bool = False,
+    use_cpu: bool = False,
 ) -> Any:
     """The `SFTConfig` for a student section; `sft_overrides` win, unknown ones are a ConfigError."""
     from trl import SFTConfig
@@ -333,6 +339,8 @@ def sft_config(
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": pin_memory,
+        # on CPU, what joins the processes of a multi-process launch into one gloo group
+        "use_cpu": use_cpu,
     }
     args.update(s.sft_overrides)
     try:
@@ -386,6 +394,7 @@ def _trainer(
         has_eval=eval_ds is not None,
         loss_mode=loss_mode,
         pin_memory=hw.device == "cuda",
+        use_cpu=hw.device == "cpu",
     )
 
     peft_config = None
@@ -436,7 +445,7 @@ def _trainer(
 def _progress_callback(progress: Progress) -> Any:
     from transformers import TrainerCallback
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             progress({"event": "begin", "step": state.global_step, "total_steps": state.max_steps})
 

@@ -72,7 +72,8 @@ class TeacherConfig(Strict):
     base_url: str | None = Field(None, description="an OpenAI-compatible server's /v1 URL")
     api_key_env: KeyEnvName | None = Field(
         None,
-        description="name of the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)",
+        description="name of the variable holding the key (default OPENAI_API_KEY / "
+        "ANTHROPIC_API_KEY); null written out: the endpoint takes no key",
     )
     concurrency: int = Field(16, ge=1, le=4096, description="requests in flight at most")
     rpm: float | None = Field(None, gt=0, description="requests/minute ceiling")

@@ -42,4 +42,10 @@ class RoundsConfig(BaseModel):
         "previous", description="round k trains from round k-1's student, or from the base model"
     )
     seed: int = Field(0, description="seeds round 1's sample and random selection")
+    score_at_most: int | None = Field(
+        None,
+        ge=1,
+        description="score a random sample of this many unsent pool items per round (a large "
+        "pool's scoring time); none: score them all",
+    )
     score_batch_size: int = Field(64, ge=1, description="pool items the student scores at once")

@@ -30,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from synth.config import format_validation_error, load_yaml
 from synth.errors import ConfigError, TemplateError
+from synth.resources import PROMPTS
 
-# The repository's prompts/ folder (an editable install keeps it beside the packages).
-BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+BUNDLED_PROMPTS = PROMPTS  # the checkout's prompts/, or the installed package's copy
 SUFFIXES = (".yaml", ".yml")
 
 _ENV = jinja2.sandbox.SandboxedEnvironment(

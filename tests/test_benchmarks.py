@@ -78,6 +78,15 @@ def test_train_throughput_smoke(tmp_path: Path) -> None:
     assert all(r["tokens_per_s"] > 0 for r in data["runs"].values())
 
 
+def test_soft_labels_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    data = smoke("soft_labels", tmp_path)
+    assert {r["loss"] for r in data["summary"]} == {"hard", "mix", "soft"}
+    assert data["train_rows_with_teacher_dist"] > 0.9 * data["train_rows"]
+    for r in data["runs"]:
+        assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1
+
+
 def test_bill_by_mode_smoke(tmp_path: Path) -> None:
     data = smoke("bill_by_mode", tmp_path)
     rows = {(r["task"], r["mode"]): r for r in data["rows"]}

@@ -104,30 +104,32 @@ def _rows(n: int, seed: int, soft: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def config_dict(root: Path, distill: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "t",
+        "runs_dir": str(root),
+        "inputs": "inputs.jsonl",
+        "template": "t.yaml",
+        "teacher": {"provider": "openai", "model": "sim"},
+        "student": {
+            "base_model": "tiny",
+            "tiny": {"vocab_size": 400, "hidden_size": 64, "layers": 2, "heads": 4},
+            "full_finetune": True,
+            "batch_size": 16,
+            "max_steps": 20,
+            "learning_rate": 3e-3,
+            "eval_steps": 10,
+            "logging_steps": 5,
+            "distill": distill,
+        },
+    }
+
+
 def make_run(root: Path, distill: dict[str, Any], *, soft: bool = True) -> RunConfig:
     (root / "t.yaml").write_text(
         "user: '{{ text }}'\noutput:\n  labels: [" + ", ".join(LABELS) + "]\n"
     )
-    cfg = RunConfig.model_validate(
-        {
-            "name": "t",
-            "runs_dir": str(root),
-            "inputs": "inputs.jsonl",
-            "template": "t.yaml",
-            "teacher": {"provider": "openai", "model": "sim"},
-            "student": {
-                "base_model": "tiny",
-                "tiny": {"vocab_size": 400, "hidden_size": 64, "layers": 2, "heads": 4},
-                "full_finetune": True,
-                "batch_size": 16,
-                "max_steps": 20,
-                "learning_rate": 3e-3,
-                "eval_steps": 10,
-                "logging_steps": 5,
-                "distill": distill,
-            },
-        }
-    )
+    cfg = RunConfig.model_validate(config_dict(root, distill))
     cfg.config_path = root / "config.yaml"
     DatasetDict(
         {
@@ -182,3 +184,38 @@ def test_soft_labels_need_packing_off() -> None:
         StudentConfig.model_validate(
             {"base_model": "tiny", "packing": True, "distill": {"loss": "mix"}}
         )
+
+
+@pytest.mark.slow  # two processes each load torch and train: over a minute on 2 cores
+@pytest.mark.parametrize("loss", ["hard", "mix"])
+def test_two_processes_train_through_the_distill_command(tmp_path: Path, loss: str) -> None:
+    """`torchrun --nproc_per_node 2 $(which distill) train CONFIG` on CPU (gloo), which is
+    what `accelerate launch --multi_gpu --num_processes N` runs (accelerate's own `--cpu`
+    multi-process launch goes through mpirun)."""
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    pytest.importorskip("accelerate")
+    distill = shutil.which("distill")
+    if distill is None:
+        pytest.skip("the distill command is not installed")
+    cfg = make_run(tmp_path, {"loss": loss})
+    config = config_dict(tmp_path, {"loss": loss})
+    config["student"].update(max_steps=6, batch_size=8, eval_steps=3)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    proc = subprocess.run(
+        [*launch, distill, "train", str(tmp_path / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    summary = json.loads((cfg.run_dir / "student" / "training_summary.json").read_text())
+    assert summary["processes"] == 2 and summary["steps"] == 6
+    assert summary["distill"]["loss"] == loss
+    assert summary["first_train_loss"] > summary["final_train_loss"]

@@ -136,3 +136,54 @@ def test_no_sql_outside_the_journal() -> None:
         for line in sql_calls(path)
     ]
     assert not offences, "\n".join(offences)
+
+
+def _children(package: Path) -> list[str]:
+    """The modules and subpackages of a package, as its map names them (`store.py`, `filters/`)."""
+    names = [
+        p.name
+        for p in package.glob("*.py")
+        if p.name != "__init__.py" and not (p.name == "__main__.py" and package == SYNTH / "sim")
+    ]
+    names += [f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    return sorted(names)
+
+
+def test_each_room_maps_its_modules() -> None:
+    """synth/__init__.py and each room's __init__.py name every module beside them, one line
+    each: a new module gets its line in the map."""
+    rooms = [
+        SYNTH,
+        *(SYNTH / r for r in ("journal", "harvest", "dataset", "cli", "sim/answers", "rounds")),
+    ]
+    missing = [
+        f"{(room / '__init__.py').relative_to(ROOT)}: no line for {name}"
+        for room in rooms
+        for name in _children(room)
+        if not any(
+            line.split()[:1] == [name]
+            for line in (ast.get_docstring(_tree(room)) or "").splitlines()
+        )
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def _tree(package: Path) -> ast.Module:
+    return ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
+
+
+def test_the_files_of_a_run_are_named_in_paths_only() -> None:
+    """`cfg.run_dir / "eval" / ...` outside synth/paths.py spells a run file's name a second
+    time: use `cfg.paths` (RunPaths) instead."""
+    offences = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: `.run_dir / ...`: use cfg.paths"
+        for package in ("synth", "finetune", "evals")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path != SYNTH / "paths.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Div)
+        and isinstance(node.left, ast.Attribute)
+        and node.left.attr == "run_dir"
+    ]
+    assert not offences, "\n".join(offences)

@@ -117,6 +117,15 @@ def m004_plan(db: sqlite3.Connection) -> None:
 
 
 @migration
+def m005_attempt_money(db: sqlite3.Connection) -> None:
+    # money per attempt: an attempt that timed out, dropped or came back unreadable may have
+    # been billed; its worst case stays counted (`possibly_billed_usd`) and its retry reserves
+    # anew. `flag` says why a figure was not taken as given (usage missing or absurd).
+    db.execute("ALTER TABLE attempts ADD COLUMN possibly_billed_usd TEXT")
+    db.execute("ALTER TABLE attempts ADD COLUMN flag TEXT")
+
+
+@migration
 def m006_prompt_cache(db: sqlite3.Connection) -> None:
     # prompt caching: the tokens an answer wrote to the provider's cache (billed dearer than
     # input; reads are cached_input_tokens), and what the same answer would have cost online

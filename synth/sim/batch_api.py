@@ -161,10 +161,7 @@ class BatchApi:
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             head + await request.body()
         )
-        parts = {
-            p.get_param("name", header="content-disposition"): p
-            for p in message.iter_parts()  # type: ignore[attr-defined]
-        }
+        parts = {p.get_param("name", header="content-disposition"): p for p in message.iter_parts()}
         if "file" not in parts:
             return _error(openai_api, ApiError(400, "file: field required", param="file"))
         purpose = parts["purpose"].get_content().strip() if "purpose" in parts else ""

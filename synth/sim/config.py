@@ -23,7 +23,12 @@ ERROR_FAULTS = (
     "fault_529",
     "fault_500_no_retry",
     "fault_drop",
+    "fault_html_200",
+    "fault_truncated_200",
+    "fault_no_choices_200",
 )
+# Error faults whose answer is generated (and billed) before the body is mangled on its way.
+BILLED_BODY_FAULTS = ("truncated_200", "no_choices_200")
 # Faults that alter a successful answer: each is drawn on its own.
 ANSWER_FAULTS = (
     "fault_slow",
@@ -31,9 +36,12 @@ ANSWER_FAULTS = (
     "fault_refusal",
     "fault_content_filter",
     "fault_malformed_json",
+    "fault_usage",
 )
 
 Imitate = Literal["none", "vllm", "llamacpp", "ollama"]
+UsageFault = Literal["missing", "negative", "huge"]
+EchoKey = Literal["none", "full", "masked"]
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]  # a probability
 
 
@@ -69,6 +77,28 @@ class SimConfig(BaseModel):
     )
     fault_drop: Rate = Field(
         default=0.0, description="probability of a dropped connection (no valid response)"
+    )
+    fault_html_200: Rate = Field(
+        default=0.0,
+        description="probability of a 200 HTML page (a proxy in the way; nothing generated)",
+    )
+    fault_truncated_200: Rate = Field(
+        default=0.0, description="probability of a 200 whose JSON body is cut off (billed)"
+    )
+    fault_no_choices_200: Rate = Field(
+        default=0.0,
+        description="probability of a 200 JSON body without choices/content (billed)",
+    )
+    fault_usage: Rate = Field(
+        default=0.0, description="probability that an answer reports usage_fault usage (billed)"
+    )
+    usage_fault: UsageFault = Field(
+        default="missing",
+        description="the usage a fault_usage answer reports: missing, negative or huge",
+    )
+    echo_key: EchoKey = Field(
+        default="none",
+        description="error bodies echo the presented key: none, full, or masked as OpenAI does",
     )
     fault_slow: Rate = Field(default=0.0, description="probability of an extra delay of slow_s")
     fault_truncate: Rate = Field(

@@ -33,11 +33,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from synth.sim import anthropic_api, batch_api, openai_api
+from synth.sim import anthropic_api, batch_api, openai_api, wire_faults
 from synth.sim.answers import registry as answer_registry
 from synth.sim.answers.registry import Believed, Refusal
 from synth.sim.caching import PromptCache
-from synth.sim.config import SimConfig
+from synth.sim.config import BILLED_BODY_FAULTS, SimConfig
 from synth.sim.faults import FaultInjector, FaultPlan
 from synth.sim.imitate import Imitation
 from synth.sim.ledger import Ledger
@@ -60,6 +60,7 @@ class Reply:
     content: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    content_type: bytes = JSON_B
 
 
 DROP = Reply(200, drop=True)
@@ -73,7 +74,7 @@ async def send_reply(send: Send, reply: Reply) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": head})
         await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
         return
-    head = [(b"content-type", JSON_B), (b"content-length", b"%d" % len(reply.content))]
+    head = [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(reply.content))]
     head += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": head})
     await send({"type": "http.response.body", "body": reply.content})
@@ -160,7 +161,12 @@ class SimApp:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        reply = await self.handle(api, b"".join(chunks), Headers(scope=scope), receive)
+        headers = Headers(scope=scope)
+        reply = await self.handle(api, b"".join(chunks), headers, receive)
+        if self.config.echo_key != "none" and reply.status >= 400 and not reply.drop:
+            reply.content = wire_faults.echo_key(
+                reply.content, wire_faults.presented_key(headers), self.config.echo_key
+            )
         await send_reply(send, reply)
 
     def _reset_state(self) -> None:
@@ -289,13 +295,20 @@ class SimApp:
             if not self.config.bill_abandoned:
                 return Reply(499)
 
-        if plan.error is not None:
+        if plan.error is not None and plan.error not in BILLED_BODY_FAULTS:
             return self._fault(api, plan.error, parsed, body_hash, request_id, headers)
 
         try:
             content = self.answer_parsed(api, parsed, plan, body_hash, request_id, response_id)
         except ApiError as failed:
             return self._error(api, failed, request_id, headers)
+        if plan.usage:  # billed as generated; the response reports something else
+            self.ledger.faults[f"usage_{self.config.usage_fault}"] += 1
+            content = wire_faults.bad_usage(content, self.config.usage_fault)
+        if plan.error is not None:  # billed, then mangled on its way back
+            self.ledger.faults[plan.error] += 1
+            mangle = wire_faults.truncate_body if plan.error == "truncated_200" else None
+            content = (mangle or wire_faults.drop_choices)(content)
         return self._respond(200, content, self._with_limits(api, headers))
 
     def answer_parsed(
@@ -336,7 +349,7 @@ class SimApp:
             cache_write_1h=cache.write_1h,
             batch=batch,
         )
-        return api.success_body(  # type: ignore[no-any-return]
+        return api.success_body(
             response_id, parsed, choices, parsed.input_tokens, cached, int(wall), cache
         )
 
@@ -354,6 +367,9 @@ class SimApp:
         if kind == "drop":
             ledger.drops += 1
             return DROP
+        if kind == "html_200":  # a proxy answered: nothing reached the model
+            self.ledger.by_status["200"] += 1
+            return Reply(200, wire_faults.html_page(), content_type=b"text/html; charset=utf-8")
         if kind == "429":
             wait = self.config.fault_retry_after_s
             headers.update(retry_after_headers(wait))

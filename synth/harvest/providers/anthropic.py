@@ -15,6 +15,8 @@ from synth.harvest.providers.base import (
     ChatRequest,
     ChatResponse,
     Usage,
+    describe_body,
+    never_sent,
     sdk_client,
     split_known,
 )
@@ -32,6 +34,11 @@ FINISH = {
 
 
 def _message(err: anthropic.APIStatusError) -> str:
+    r = err.response
+    if "html" in r.headers.get("content-type", "") or r.text.lstrip().startswith("<"):
+        return f"{err.status_code}: " + describe_body(
+            r.content, r.headers.get("content-type", ""), str(r.request.url), err.status_code, ""
+        )
     body = err.body
     if (
         isinstance(body, dict)
@@ -98,22 +105,31 @@ class AnthropicProvider:
             raw = await self.client.messages.with_raw_response.create(
                 **split_known(self.client.messages.create, self.request_kwargs(req))
             )
-            message = raw.parse()
-            if inspect.isawaitable(message):  # the async raw response parses asynchronously
-                message = await message
         except anthropic.APIStatusError as e:
             raise ProviderError(
                 _message(e), status=e.status_code, headers=dict(e.response.headers)
             ) from None
-        except anthropic.APITimeoutError:
-            raise ProviderError("request timed out", kind="timeout") from None
+        except anthropic.APITimeoutError as e:
+            raise ProviderError(
+                "request timed out", kind="timeout", sent=not never_sent(e)
+            ) from None
         except anthropic.APIConnectionError as e:
             raise ProviderError(
-                f"connection failed: {e.__cause__ or e}", kind="connection"
+                f"connection failed: {e.__cause__ or e}", kind="connection", sent=not never_sent(e)
             ) from None
-        except anthropic.APIResponseValidationError as e:
-            raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
-        latency = time.monotonic() - t0
+        try:
+            message = raw.parse()
+            if inspect.isawaitable(message):  # the async raw response parses asynchronously
+                message = await message
+            return self._response(message, raw, time.monotonic() - t0)
+        except ProviderError:
+            raise
+        except Exception:  # a 200 that is not a message (a proxy's page, a cut body)
+            raise _bad_shape(raw) from None
+
+    def _response(self, message: Any, raw: Any, latency: float) -> ChatResponse:
+        if not isinstance(getattr(message, "content", None), list):
+            raise _bad_shape(raw)
         headers = {k.lower(): v for k, v in raw.headers.items()}
         return message_response(message, headers, latency)
 
@@ -121,12 +137,33 @@ class AnthropicProvider:
         await self.client.close()
 
 
+def _bad_shape(raw: Any) -> ProviderError:
+    http = raw.http_response
+    return ProviderError(
+        describe_body(
+            http.content,
+            http.headers.get("content-type", ""),
+            str(http.request.url),
+            http.status_code,
+            "content",
+        ),
+        status=http.status_code,
+        headers={k.lower(): v for k, v in http.headers.items()},
+        kind="bad_response",
+    )
+
+
 def message_response(message: Any, headers: dict[str, str], latency: float) -> ChatResponse:
     """A `Message` (online, or a succeeded result of a message batch) as our response."""
     text = "".join(
         getattr(b, "text", "") for b in message.content if getattr(b, "type", "") == "text"
     )
-    u = message.usage
+    u = getattr(message, "usage", None)
+    given_in = getattr(u, "input_tokens", None)
+    given_out = getattr(u, "output_tokens", None)
+    reported = isinstance(given_in, int) and isinstance(given_out, int)
+    if not (isinstance(given_in, int) and isinstance(given_out, int)):
+        given_in = given_out = 0
     cache_read = getattr(u, "cache_read_input_tokens", None) or 0
     cache_write = getattr(u, "cache_creation_input_tokens", None) or 0
     # the 1-hour writes are billed dearer than the 5-minute ones: the SDK splits them
@@ -136,11 +173,12 @@ def message_response(message: Any, headers: dict[str, str], latency: float) -> C
     return ChatResponse(
         text=text,
         usage=Usage(
-            input_tokens=u.input_tokens + cache_read + cache_write,
-            output_tokens=u.output_tokens,
+            input_tokens=given_in + cache_read + cache_write,
+            output_tokens=given_out,
             cached_input_tokens=cache_read,
             cache_write_tokens=cache_write,
             cache_write_1h_tokens=min(write_1h or 0, cache_write),
+            reported=reported,
         ),
         finish_reason=finish,
         refusal=text if finish == "refusal" else None,
