@@ -158,3 +158,21 @@ def test_no_wait_submits_and_a_later_harvest_collects(tmp_path: Path, provider: 
         assert r.returncode == 0, r.stderr
         assert len(sim.ledger()["entries"]) == 20
     assert len(batch_ids(run)) == 3
+
+
+def test_a_server_without_a_batch_api_is_one_line(tmp_path: Path) -> None:
+    from synth.sim.runner import SimServer as Sim
+
+    with Sim(**PRICES) as sim:
+        # an OpenAI-compatible server whose /v1 has no Files API: the base_url path is wrong
+        run = make_run(
+            tmp_path,
+            sim.openai_base_url.replace("/v1", "/other/v1"),
+            n=3,
+            teacher={"mode": "batch", "batch_poll_s": 0.02},
+        )
+        r = distill("harvest", str(run.config))
+    assert r.returncode == 5, r.stderr
+    assert "Traceback" not in r.stderr and "batch API" in r.stderr
+    with Journal(run.cfg().journal_path, readonly=True) as j:
+        assert j.count("pending") == 3  # nothing lost
