@@ -88,3 +88,13 @@ def test_soft_labels_smoke(tmp_path: Path) -> None:
     assert data["train_rows_with_teacher_dist"] > 0.9 * data["train_rows"]
     for r in data["runs"]:
         assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1
+
+
+def test_bill_by_mode_smoke(tmp_path: Path) -> None:
+    data = smoke("bill_by_mode", tmp_path)
+    rows = {(r["task"], r["mode"]): r for r in data["rows"]}
+    assert len(rows) == 6 and all(r["answered"] == data["items"] for r in rows.values())
+    assert all(r["equal_to_the_cent"] for r in rows.values())
+    for task in {t for t, _ in rows}:
+        online = float(rows[task, "online"]["teacher_bill_usd"])
+        assert float(rows[task, "batch"]["teacher_bill_usd"]) < online

@@ -101,6 +101,7 @@ def harvest(
     from synth.harvest.engine import HarvestStats
     from synth.harvest.engine import dry_run as do_dry_run
     from synth.harvest.engine import harvest as do_harvest
+    from synth.harvest.estimate import current_mode, mode_estimates, mode_table
 
     overrides: dict[str, Any] = {}
     if inputs is not None:
@@ -120,6 +121,7 @@ def harvest(
             + (f"  (budget ${cfg.budget_usd:,.2f})" if cfg.budget_usd is not None else ""),
             highlight=False,
         )
+        out.print(mode_table(mode_estimates(cfg), current_mode(cfg)))
         return
     result = do_harvest(
         cfg,
