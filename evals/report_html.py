@@ -9,6 +9,7 @@ the pipeline, and each says what to run when its stage has no output yet:
     training  steps, throughput, losses, hardware
     eval      the distillation gap, task metrics, confusion matrix, latency and throughput
     cost      teacher vs student per 1K requests, the one-off cost, break-even, monthly saving
+    rounds    active distillation round by round (evals/report_rounds.py), when the run has rounds
 
 `report_json_extras(cfg)` gives the eval and cost-comparison figures that `distill report
 --json` adds to the harvest's cost report.
@@ -22,8 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import markupsafe
 
 from evals import markdown as md
+from evals.report_rounds import collect_rounds, rounds_html, rounds_markdown
 from synth.errors import StageError
 
 if TYPE_CHECKING:
@@ -52,6 +55,7 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
         "training": _read_json(cfg.paths.training_summary),
         "eval": _read_json(cfg.paths.metrics),
         "cost": None,
+        "rounds": collect_rounds(cfg),
     }
     try:
         data["harvest"] = cost_report(cfg)
@@ -191,7 +195,7 @@ _TEMPLATE = """<!doctype html>
 <header>
   <h1>distill report: {{ d.run }}</h1>
   <p class="meta">teacher {{ d.teacher }} · run folder <code>{{ d.run_dir }}</code> · {{ d.generated_at }}</p>
-  <nav><a href="#harvest">Harvest</a><a href="#build">Build</a><a href="#training">Training</a><a href="#eval">Eval</a><a href="#cost">Cost</a></nav>
+  <nav><a href="#harvest">Harvest</a><a href="#build">Build</a><a href="#training">Training</a><a href="#eval">Eval</a><a href="#cost">Cost</a>{% if rounds_html %}<a href="#rounds">Rounds</a>{% endif %}</nav>
 </header>
 
 <section id="summary" class="tiles">
@@ -268,6 +272,7 @@ _TEMPLATE = """<!doctype html>
 {% endif %}
 </section>
 
+{{ rounds_html }}
 <footer><p class="meta">Written by distill. Self-contained: nothing on this page is fetched from the network.</p></footer>
 </body>
 </html>
@@ -293,6 +298,13 @@ def _harvest_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
         ("cost per 1K answers", md.usd(h["cost_per_1k_usd"])),
         ("harvest wall time", f"{h['harvest_wall_s']:,.1f} s"),
     ]
+    if h.get("possibly_billed_usd"):  # attempts of unknown outcome, at their worst case
+        rows.insert(
+            10,
+            ("possibly billed (timed out/dropped, worst case)", md.usd(h["possibly_billed_usd"])),
+        )
+    for g in reversed(h.get("failures", [])[:10]):  # failed items grouped by reason
+        rows.insert(3, (f"  failed: {g['reason'][:160]}", md.fmt(g["items"])))
     if h.get("older_plan_items"):  # answers build leaves out: paid for all the same
         rows.insert(1, ("  of an older plan (not built)", md.fmt(h["older_plan_items"])))
         rows.insert(-2, ("  of which an older plan", md.usd(h["older_plan_cost_usd"])))
@@ -438,6 +450,7 @@ def render_html(data: dict[str, Any]) -> str:
         "speed_rows": _speed_rows(m) if m else [],
         "failures_file": (m.get("files") or {}).get("failures", "eval/failures.jsonl") if m else "",
         "cost_rows": _cost_rows(data["cost"]) if data["cost"] else [],
+        "rounds_html": markupsafe.Markup(rounds_html(data.get("rounds"))),
     }
     return _ENV.from_string(_TEMPLATE).render(**context)
 
@@ -481,6 +494,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         parts.append(md.cost_section(data["cost"]))
     else:
         parts.append("## Cost: teacher vs student\n\nNo cost comparison yet: it needs a harvest.")
+    if data.get("rounds"):
+        parts += ["", rounds_markdown(data["rounds"])]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -95,7 +95,7 @@ class _WithTeacher:
         return batch
 
 
-class DistillTrainer(SFTTrainer):  # type: ignore[misc]
+class DistillTrainer(SFTTrainer):
     """`SFTTrainer` whose loss mixes the teacher's label distribution into the hard labels."""
 
     def __init__(

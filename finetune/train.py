@@ -132,7 +132,7 @@ def prepare(
 
     splits = load_splits(cfg.paths.dataset)
     student_dir = cfg.paths.student
-    ckpt_dir = student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     from accelerate import PartialState
 
     # the first PartialState fixes the process group for the run: on CPU, only cpu=True joins
@@ -189,7 +189,7 @@ def train(
     p = prepare(cfg, resume=resume, progress=progress, callbacks=callbacks)
     s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
     assert s is not None
-    ckpt_dir = p.student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     main = trainer.is_world_process_zero()
     processes = trainer.args.world_size  # > 1 under `accelerate launch --num_processes N`
     if main:
@@ -445,7 +445,7 @@ def _trainer(
 def _progress_callback(progress: Progress) -> Any:
     from transformers import TrainerCallback
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             progress({"event": "begin", "step": state.global_step, "total_steps": state.max_steps})
 

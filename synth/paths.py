@@ -8,9 +8,12 @@
       dataset/                    build: the Hugging Face DatasetDict (save_to_disk)
       student/                    train: the LoRA adapter (or full model)
       student/merged/             train: the merged model, on request
+      student/checkpoints/        train: the checkpoints a resumed training starts from
       student/training_summary.json
       eval/metrics.json metrics.md predictions.jsonl failures.jsonl
       stamps/                     distill run: what each finished stage was made from
+      rounds/inputs.jsonl         rounds: the pool items sent so far, in round order
+      rounds/<k>/student/         rounds: round k's student (without its checkpoints)
       report.html report.md       distill run / distill report --html
 """
 
@@ -56,6 +59,10 @@ class RunPaths:
         return self.student / MERGED
 
     @property
+    def checkpoints(self) -> Path:
+        return self.student / "checkpoints"
+
+    @property
     def training_summary(self) -> Path:
         return self.student / "training_summary.json"
 
@@ -80,6 +87,17 @@ class RunPaths:
     @property
     def stamps(self) -> Path:
         return self.root / "stamps"
+
+    @property
+    def rounds(self) -> Path:
+        return self.root / "rounds"
+
+    @property
+    def rounds_inputs(self) -> Path:
+        return self.rounds / "inputs.jsonl"
+
+    def round_student(self, k: int) -> Path:
+        return self.rounds / str(k) / "student"
 
     @property
     def report_html(self) -> Path:

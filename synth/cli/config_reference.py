@@ -18,6 +18,7 @@ from pydantic_core import PydanticUndefined
 from synth.config import PriceConfig, RunConfig, TeacherConfig
 from synth.dataset.config import DatasetConfig
 from synth.eval_config import EvalConfig
+from synth.rounds_config import RoundsConfig
 from synth.student_config import StudentConfig
 
 
@@ -39,6 +40,7 @@ def _type(annotation: Any) -> str:
         "synth.student_config.",
         "synth.eval_config.",
         "synth.config.",
+        "synth.rounds_config.",
         "synth.dataset.config.",
     ):
         text = text.replace(prefix, "")
@@ -75,6 +77,7 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("dataset", DatasetConfig, "dataset."),
     ("student", StudentConfig, "student."),
     ("eval", EvalConfig, "eval."),
+    ("rounds", RoundsConfig, "rounds."),
 ]
 
 

@@ -19,8 +19,9 @@ from rich.table import Table
 
 from synth.cli.pipeline import PipelineResult, run_pipeline, stages_table
 from synth.config import load_config
+from synth.resources import EXAMPLES
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-tickets"
+EXAMPLE = EXAMPLES / "support-tickets"
 
 
 class _SimSettings(TypedDict):
@@ -130,7 +131,7 @@ def write_demo_config(run_dir: Path, base_url: str, items: int | None, quick: bo
     )
     cfg["teacher"].update(
         base_url=base_url,
-        api_key_env="DISTILL_DEMO_KEY",  # unset: a local endpoint needs no key
+        api_key_env=None,  # written out as null: the simulated teacher needs no key
         concurrency=16,
         rpm=2900,  # the endpoint allows 3000: stay just under, paced smoothly
         logprobs=20,  # its belief over the labels, for student.distill: mix
@@ -202,7 +203,7 @@ def summary_table(result: PipelineResult, sim_bill: dict[str, Any]) -> Table:
         )
     student = result.cfg.student.full_finetune if result.cfg.student else False
     table.add_row("student", "tiny Llama, full fine-tune" if student else "LoRA adapter")
-    trained = _read_json(result.cfg.run_dir / "student" / "training_summary.json") or {}
+    trained = _read_json(result.cfg.paths.training_summary) or {}
     distill = trained.get("distill") or {}
     if distill:
         table.add_row("student loss", _loss_words(distill))

@@ -23,12 +23,15 @@ from evals.report_html import report_json_extras, write_report
 from evals.run import evaluate
 from finetune.train import train as train_student
 from synth.cli.progress import harvest_progress, step_progress
+from synth.cli.rounds import OnEvent, run_rounds
 from synth.config import RunConfig
 from synth.dataset.builder import build as build_dataset
 from synth.errors import ConfigError
 from synth.harvest.cost_report import cost_report
 from synth.harvest.engine import HarvestStats
 from synth.harvest.engine import harvest as run_harvest
+from synth.journal import queries
+from synth.journal.lock import run_lock
 from synth.journal.store import Journal
 from synth.templates import find_template
 
@@ -57,11 +60,7 @@ def _section(cfg: RunConfig, name: str) -> Any:
 
 def _journal_digest(cfg: RunConfig) -> str:
     with Journal(cfg.journal_path, readonly=True) as j:
-        row = j.db.execute(
-            "SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items"
-        ).fetchone()
-        plan = j.plan()  # build reads the plan's answers: a new plan is a new build
-    return _digest(list(row), plan["digest"] if plan else None)
+        return _digest(*queries.digest(j))
 
 
 @dataclass
@@ -133,16 +132,45 @@ def run_pipeline(
     console: Console | None = None,
     force: bool = False,
     harvest_stats: Any = None,
+    on_round: OnEvent | None = None,
 ) -> PipelineResult:
-    """Run every stage that is not current; returns what ran and the final report figures."""
+    """Run every stage that is not current; returns what ran and the final report figures.
+    With a `rounds:` section, the rounds (synth.cli.rounds) take the stages' place. The run
+    folder is held for the whole pipeline (synth.journal.lock)."""
+    with run_lock(cfg.run_dir, "run"):
+        return _run_pipeline(
+            cfg, console=console, force=force, harvest_stats=harvest_stats, on_round=on_round
+        )
+
+
+def _run_pipeline(
+    cfg: RunConfig,
+    *,
+    console: Console | None = None,
+    force: bool = False,
+    harvest_stats: Any = None,
+    on_round: OnEvent | None = None,
+) -> PipelineResult:
     console = console or Console(stderr=True)
     if cfg.student is None:
         raise ConfigError(
             f"{cfg.config_path}: student: required by distill run (the model to train)"
         )
+    result = PipelineResult(cfg)
+    if cfg.rounds is not None:
+        t0 = time.monotonic()
+        rounds = run_rounds(cfg, console=console, on_event=on_round)
+        result.records.append(
+            StageRecord(
+                "rounds",
+                "ran",
+                time.monotonic() - t0,
+                f"{len(rounds.rounds)} rounds; {rounds.stopped}",
+            )
+        )
+        return _report(cfg, result)
     stamps = Stamps(cfg.paths.stamps)
     fps = fingerprints(cfg, stamps)
-    result = PipelineResult(cfg)
 
     def stage(name: str, fn: Callable[[], str]) -> None:
         fp = fps[name]()
@@ -177,6 +205,10 @@ def run_pipeline(
     stage("build", do_build)
     stage("train", do_train)
     stage("eval", do_eval)
+    return _report(cfg, result)
+
+
+def _report(cfg: RunConfig, result: PipelineResult) -> PipelineResult:
     t0 = time.monotonic()
     html = cfg.paths.report_html
     write_report(cfg, html_path=html, md_path=cfg.paths.report_md)

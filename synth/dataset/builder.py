@@ -54,10 +54,11 @@ from synth.dataset.funnel import TEACHER, Funnel, Stage
 from synth.dataset.neardup import band_hashes, digest64, group_ids, lsh_params, signature
 from synth.dataset.rows import COLUMNS, LOGPROBS, TEACHER_DIST
 from synth.dataset.spill import Columns, FixedRows, as_int64
-from synth.dataset.splits import SPLITS, assign_splits
+from synth.dataset.splits import SPLITS, TEST, assign_splits, keep_fixed_test
 from synth.dataset.teacher_dist import label_distribution
 from synth.dataset.writer import DatasetDictWriter, export_jsonl
 from synth.errors import DistillError, StageError
+from synth.journal.rounds import fixed_test
 from synth.journal.store import Journal
 from synth.templates import Template, load_template
 
@@ -70,6 +71,7 @@ class BuildResult:
     rejected_path: Path
     exports: list[Path] = field(default_factory=list)
     pushed_to: str | None = None
+    test_hashes: list[int] = field(default_factory=list)  # the test rows' input hashes
 
     def summary(self) -> str:
         splits = ", ".join(f"{k} {v:,}" for k, v in self.funnel.splits.items())
@@ -145,6 +147,11 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         funnel.teacher.cost_usd = funnel.cost_usd - answered - funnel.older_plan.cost_usd
 
         split, groups = rows.split(cfg.dataset)
+        ids = rows.columns_on_disk.column("id")
+        fixed = fixed_test(journal)  # active distillation: round 1's test split, kept
+        if fixed is not None:
+            split = keep_fixed_test(split, groups, ids, fixed)
+        test_hashes = ids[split == TEST].tolist()
         funnel.groups = rows.group_count
         funnel.splits = {name: int((split == i).sum()) for i, name in enumerate(SPLITS)}
         funnel.check()
@@ -164,6 +171,7 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         funnel_path=funnel_path,
         rejected_path=paths.rejected,
         exports=[dataset_dir / p.name for p in exports],
+        test_hashes=test_hashes,
     )
     if push_to_hub:
         _push(dataset_dir, push_to_hub)
@@ -268,11 +276,10 @@ class RowSpool:
                     parsed = None
             row["parsed"] = parsed
             answer = parsed or answer
-        messages = [
-            {"role": m["role"], "content": m["content"]}
-            for m in item.messages
-            if self.keep_system or m["role"] != "system"
-        ]
+        # without the system prompt the template's few-shot examples go too: both are the
+        # teacher's instructions, and the student trains on the input alone
+        kept = item.messages if self.keep_system else item.messages[-1:]
+        messages = [{"role": m["role"], "content": m["content"]} for m in kept]
         messages.append({"role": "assistant", "content": answer})
         row["messages"] = messages
         row["input"] = json.dumps(item.input, ensure_ascii=False)

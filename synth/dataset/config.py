@@ -221,7 +221,8 @@ class DatasetConfig(BaseModel):
     )
     export_jsonl: bool = Field(default=True, description="also write <run>/dataset/<split>.jsonl")
     system_prompt: bool = Field(
-        default=True, description="keep the template's system message in `messages`"
+        default=True,
+        description="keep the template's system message (and few-shot examples) in `messages`",
     )
     teacher_dist_min_mass: float = Field(
         default=0.5,

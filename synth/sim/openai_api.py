@@ -17,6 +17,7 @@ from typing import Any
 
 from synth.sim import tokens
 from synth.sim.answers.registry import SimRequest
+from synth.sim.caching import NO_CACHE, CacheUse, openai_prefix
 from synth.sim.ratelimit import Limiter, openai_headers
 from synth.sim.request import ApiError, Choice, ParsedRequest
 
@@ -254,6 +255,7 @@ def parse(body: Any, headers: Any) -> ParsedRequest:
         input_tokens=tokens.input_tokens(system_parts, [m["content"] for m in chat]),
         max_tokens=max_tokens,
         system_tokens=sum(tokens.count_system_tokens(p) for p in system_parts),
+        cache_prefix=openai_prefix(model, system_parts, chat),
         n=n,
         stop=stops,
         top_logprobs=(top or 0) if logprobs else None,
@@ -387,7 +389,9 @@ def success_body(
     input_tokens: int,
     cached_tokens: int,
     created: int,
+    cache: CacheUse = NO_CACHE,
 ) -> bytes:
+    del cache  # OpenAI reports reads only (cached_tokens): writes cost nothing extra
     out = []
     completion_tokens = 0
     for i, choice in enumerate(choices):
