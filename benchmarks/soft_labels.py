@@ -5,8 +5,8 @@ simulated teacher at temperature 0 with `teacher.logprobs: 20` (its answer token
 its belief: softmax of the same scores that choose its answer, never the gold label), built
 once (fixed validation/test split), then the same tiny student is trained on the first N rows
 of a seed-shuffled train split with `student.distill.loss` hard, mix (alpha 0.5) and soft, for
-the same number of steps (40 by default, a tiny student of hidden size 64: what runs in
-about 15 minutes on 2 busy cores; `soft` only with `--losses hard,mix,soft`), through `finetune.train.train` as `distill train` runs it. Each
+the same number of steps (`--steps`, 200 by default: 40 leave a student this small at chance;
+`soft` only with `--losses hard,mix,soft`), through `finetune.train.train` as `distill train` runs it. Each
 student is scored on the same test split: agreement with the teacher's label and accuracy
 against the records' gold `category`, reading the student's answer as its most likely label
 (`finetune.label_probs`, the same for every loss; no generation).
@@ -66,7 +66,7 @@ def harvest_and_build(work: Path, items: int | None = None) -> Path:
         )
         cfg["teacher"].update(
             base_url=sim.openai_base_url,
-            api_key_env="DISTILL_BENCH_KEY",
+            api_key_env=None,  # a local endpoint needs no key
             concurrency=32,
             rpm=None,
             logprobs=20,
@@ -202,7 +202,7 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(p)
-    p.add_argument("--steps", type=int, default=40, help="optimizer steps per student")
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps per student")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument(
         "--losses",
