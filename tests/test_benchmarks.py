@@ -83,7 +83,7 @@ def test_train_throughput_smoke(tmp_path: Path) -> None:
 
 def test_soft_labels_smoke(tmp_path: Path) -> None:
     pytest.importorskip("trl")
-    data = smoke("soft_labels", tmp_path)
+    data = smoke("soft_labels", tmp_path, timeout=600)
     assert {r["loss"] for r in data["summary"]} == {"hard", "mix", "soft"}
     assert data["train_rows_with_teacher_dist"] > 0.9 * data["train_rows"]
     for r in data["runs"]:
