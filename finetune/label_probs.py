@@ -83,43 +83,91 @@ def label_logprobs_from_ids(
     pad_token_id: int,
 ) -> Any:
     """log p(label_j | prompt_i) summed over each label's tokens: a [len(prompts), len(labels)]
-    tensor, from one forward pass over every (prompt, label) pair.
+    tensor, every (prompt, label) pair in one batched pass.
 
-    Prompts are left-padded to one length and labels right-padded, so every label token sits at
-    the same positions in every row and only those positions' logits are computed.
+    Prompts are left-padded to one length and run once; their key/value cache is repeated for
+    every label and the labels' tokens (right-padded) run on top of it, so a prompt costs one
+    forward whatever the number of labels. Under gradient checkpointing (which turns the cache
+    off) every (prompt, label) pair runs whole instead; the result is the same.
     """
     import torch
 
+    device = next(model.parameters()).device
     n, k = len(prompts), len(label_ids)
     p_len = max(len(p) for p in prompts)
     m = max(len(lab) for lab in label_ids)
-    device = next(model.parameters()).device
-    ids = torch.full((n, k, p_len + m), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((n, k, p_len + m), dtype=torch.long)
+    ids = torch.full((n, p_len), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((n, p_len), dtype=torch.long)
     for i, p in enumerate(prompts):
-        ids[i, :, p_len - len(p) : p_len] = torch.tensor(list(p))
-        mask[i, :, p_len - len(p) : p_len] = 1
+        ids[i, p_len - len(p) :] = torch.tensor(list(p))
+        mask[i, p_len - len(p) :] = 1
     targets = torch.full((k, m), pad_token_id, dtype=torch.long)
-    target_mask = torch.zeros((k, m))
+    target_mask = torch.zeros((k, m), dtype=torch.long)
     for j, lab in enumerate(label_ids):
         targets[j, : len(lab)] = torch.tensor(list(lab))
         target_mask[j, : len(lab)] = 1
-    ids[:, :, p_len:] = targets
-    mask[:, :, p_len:] = target_mask.long()
-    ids, mask = ids.view(n * k, -1).to(device), mask.view(n * k, -1).to(device)
+    ids, mask = ids.to(device), mask.to(device)
+    targets, target_mask = targets.repeat(n, 1).to(device), target_mask.repeat(n, 1).to(device)
+    # row i * k + j is prompt i with label j
+    checkpointing = getattr(model, "is_activation_checkpointing", None)
+    if checkpointing is None:
+        checkpointing = getattr(model, "is_gradient_checkpointing", False)
+    if checkpointing and model.training:
+        logp = _whole(model, ids, mask, targets, target_mask, k)
+    else:
+        logp = _cached(model, ids, mask, targets, target_mask, k)
+    token_lp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * target_mask
+    return token_lp.sum(-1).view(n, k)
+
+
+def _positions(mask: Any) -> Any:
     # left padding: positions count real tokens only, as if each row started at 0
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _cached(model: Any, ids: Any, mask: Any, targets: Any, target_mask: Any, k: int) -> Any:
+    """[n*k, m, V] log-probs of each label position: the prompts once, then the labels."""
+    import torch
+
+    head = model(
         input_ids=ids,
         attention_mask=mask,
+        position_ids=_positions(mask),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    first = head.logits[:, -1:, :].repeat_interleave(k, dim=0)  # predicts each label's 1st token
+    cache = head.cache
+    cache.batch_repeat_interleave(k)
+    full_mask = torch.cat([mask.repeat_interleave(k, dim=0), target_mask], dim=-1)
+    start = mask.sum(-1, keepdim=True).repeat_interleave(k, dim=0)
+    positions = start + torch.arange(targets.shape[1], device=ids.device)
+    tail = model(
+        input_ids=targets,
+        attention_mask=full_mask,
         position_ids=positions,
+        cache=cache,
+        use_cache=True,
+    )
+    logits = torch.cat([first, tail.logits[:, :-1, :]], dim=1)
+    return logits.float().log_softmax(-1)
+
+
+def _whole(model: Any, ids: Any, mask: Any, targets: Any, target_mask: Any, k: int) -> Any:
+    """The same as `_cached`, each (prompt, label) pair run as one sequence."""
+    import torch
+
+    m = targets.shape[1]
+    seq = torch.cat([ids.repeat_interleave(k, dim=0), targets], dim=-1)
+    seq_mask = torch.cat([mask.repeat_interleave(k, dim=0), target_mask], dim=-1)
+    out = model(
+        input_ids=seq,
+        attention_mask=seq_mask,
+        position_ids=_positions(seq_mask),
         logits_to_keep=m + 1,  # the logit before each label token (the last one predicts nothing)
         use_cache=False,
     )
-    logp = out.logits[:, :-1, :].float().log_softmax(-1)  # [n*k, m, V]
-    t = targets.to(device).repeat(n, 1)
-    token_lp = logp.gather(-1, t.unsqueeze(-1)).squeeze(-1) * target_mask.to(device).repeat(n, 1)
-    return token_lp.sum(-1).view(n, k)
+    return out.logits[:, :-1, :].float().log_softmax(-1)
 
 
 def _ids(rendered: Any) -> list[int]:

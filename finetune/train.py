@@ -44,6 +44,7 @@ from finetune.checkpoints import (
     tokens_in,
     write_fingerprint,
 )
+from finetune.soft_targets import SoftTargets, soft_targets
 from synth.errors import ConfigError, DependencyError
 from synth.student_config import StudentConfig
 
@@ -102,6 +103,7 @@ class Prepared:
     liger: bool
     hardware: Any  # finetune.device.Hardware
     splits: Any  # datasets.DatasetDict
+    soft: SoftTargets | None = None  # student.distill: soft or mix
 
 
 def prepare(
@@ -130,26 +132,40 @@ def prepare(
 
     splits = load_splits(cfg.paths.dataset)
     student_dir = cfg.paths.student
-    ckpt_dir = student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     from accelerate import PartialState
 
-    if not resume and ckpt_dir.exists() and PartialState().is_main_process:
+    # the first PartialState fixes the process group for the run: on CPU, only cpu=True joins
+    # the processes of a `torchrun` / `accelerate launch` (gloo) instead of training N copies
+    state = PartialState(cpu=hw.device == "cpu")
+    if not resume and ckpt_dir.exists() and state.is_main_process:
         shutil.rmtree(ckpt_dir)  # starting over: old checkpoints would be rotated in with new ones
     last = last_checkpoint(ckpt_dir) if resume else None
     check_fingerprint(ckpt_dir, s, resuming=last is not None)
 
     with _quiet():
         # under `accelerate launch`, one process builds the tiny base while the others wait
-        with PartialState().main_process_first():
+        with state.main_process_first():
             base_path = prepare_base(cfg, s, splits, student_dir)
         tokenizer, model, loss_mode, added = load_model(base_path, s, precision)
+        soft = soft_targets(cfg, s, splits, tokenizer)
         trainer = _trainer(
-            s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw
+            s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw, soft
         )
     for callback in ([_progress_callback(progress)] if progress else []) + list(callbacks or []):
         trainer.add_callback(callback)
     return Prepared(
-        trainer, tokenizer, student_dir, base_path, last, loss_mode, precision, liger, hw, splits
+        trainer,
+        tokenizer,
+        student_dir,
+        base_path,
+        last,
+        loss_mode,
+        precision,
+        liger,
+        hw,
+        splits,
+        soft,
     )
 
 
@@ -173,8 +189,9 @@ def train(
     p = prepare(cfg, resume=resume, progress=progress, callbacks=callbacks)
     s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
     assert s is not None
-    ckpt_dir = p.student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     main = trainer.is_world_process_zero()
+    processes = trainer.args.world_size  # > 1 under `accelerate launch --num_processes N`
     if main:
         write_fingerprint(ckpt_dir, s)
     trainable = sum(x.numel() for x in trainer.model.parameters() if x.requires_grad)
@@ -218,6 +235,7 @@ def train(
         if p.loss_mode == "assistant_only"
         else "last assistant turn (completion)",
         "loss_mode": p.loss_mode,
+        "distill": p.soft.describe(s) if p.soft else {"loss": "hard"},
         "precision": p.precision,
         "load_in_4bit": s.load_in_4bit,
         "packing": s.packing,
@@ -225,6 +243,7 @@ def train(
         "hardware": hw.name,
         "device": hw.device,
         "gpus": hw.count if hw.device == "cuda" else 0,
+        "processes": processes,
         "peak_gpu_memory_gib": peak_gib,
         "train_rows": len(p.splits["train"]),
         "validation_rows": len(p.splits["validation"]) if "validation" in p.splits else 0,
@@ -271,6 +290,7 @@ def sft_config(
     has_eval: bool,
     loss_mode: str = "assistant_only",
     pin_memory: bool = False,
+    use_cpu: bool = False,
 ) -> Any:
     """The `SFTConfig` for a student section; `sft_overrides` win, unknown ones are a ConfigError."""
     from trl import SFTConfig
@@ -319,6 +339,8 @@ def sft_config(
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": pin_memory,
+        # on CPU, what joins the processes of a multi-process launch into one gloo group
+        "use_cpu": use_cpu,
     }
     args.update(s.sft_overrides)
     try:
@@ -340,6 +362,7 @@ def _trainer(
     liger: bool,
     ckpt_dir: Path,
     hw: Any,
+    soft: SoftTargets | None = None,
 ) -> Any:
     from transformers import PrinterCallback
     from trl import SFTTrainer
@@ -353,6 +376,9 @@ def _trainer(
         if "validation" in splits and len(splits["validation"])
         else None
     )
+    if soft is not None:  # the teacher's label distribution travels with each row
+        train_ds = soft.attach(train_ds, "train")
+        eval_ds = soft.attach(eval_ds, "validation") if eval_ds is not None else None
     if loss_mode == "completion_only":
         train_ds = train_ds.map(to_prompt_completion, remove_columns=["messages"])
         eval_ds = (
@@ -368,6 +394,7 @@ def _trainer(
         has_eval=eval_ds is not None,
         loss_mode=loss_mode,
         pin_memory=hw.device == "cuda",
+        use_cpu=hw.device == "cpu",
     )
 
     peft_config = None
@@ -388,7 +415,7 @@ def _trainer(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # use_liger_kernel's deprecation notice
-            trainer = SFTTrainer(
+            common: dict[str, Any] = dict(
                 model=model,
                 args=args,
                 train_dataset=train_ds,
@@ -396,6 +423,17 @@ def _trainer(
                 processing_class=tokenizer,
                 peft_config=peft_config,
             )
+            if soft is None:
+                trainer = SFTTrainer(**common)
+            else:
+                from finetune.distill_loss import DistillTrainer
+
+                trainer = DistillTrainer(
+                    **common,
+                    label_ids=soft.label_ids,
+                    alpha=soft.alpha,
+                    temperature=s.distill.temperature,
+                )
     except ValueError as e:
         # e.g. target_modules naming no module of this model
         raise ConfigError(f"student: {first_line(e)}") from None
@@ -407,7 +445,7 @@ def _trainer(
 def _progress_callback(progress: Progress) -> Any:
     from transformers import TrainerCallback
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             progress({"event": "begin", "step": state.global_step, "total_steps": state.max_steps})
 

@@ -34,6 +34,18 @@ class PriceConfig(Strict):
     input_per_mtok: Decimal | None = Field(None, ge=0)
     output_per_mtok: Decimal | None = Field(None, ge=0)
     cached_input_per_mtok: Decimal | None = Field(None, ge=0, description="default: input price")
+    cache_write_per_mtok: Decimal | None = Field(
+        None, ge=0, description="prompt-cache writes (5-minute TTL); default: input price x 1.25"
+    )
+    cache_write_1h_per_mtok: Decimal | None = Field(
+        None, ge=0, description="prompt-cache writes (1-hour TTL); default: input price x 2"
+    )
+    batch_factor: Decimal | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="batch price as a fraction of the online one; default: the table's batch price, else 0.5",
+    )
     per_hour: Decimal | None = Field(None, ge=0, description="USD per hour of harvest wall time")
     free: bool = False
 
@@ -42,9 +54,14 @@ class PriceConfig(Strict):
         per_token = self.input_per_mtok is not None or self.output_per_mtok is not None
         if per_token and (self.input_per_mtok is None or self.output_per_mtok is None):
             raise ValueError("give both input_per_mtok and output_per_mtok")
-        if not (per_token or self.per_hour is not None or self.free):
+        if not (self.gives_prices or self.batch_factor is not None):
             raise ValueError("give input_per_mtok and output_per_mtok, per_hour, or free: true")
         return self
+
+    @property
+    def gives_prices(self) -> bool:
+        """False for an override of the batch factor alone: the table keeps the prices."""
+        return self.input_per_mtok is not None or self.per_hour is not None or self.free
 
 
 class TeacherConfig(Strict):
@@ -55,7 +72,8 @@ class TeacherConfig(Strict):
     base_url: str | None = Field(None, description="an OpenAI-compatible server's /v1 URL")
     api_key_env: KeyEnvName | None = Field(
         None,
-        description="name of the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)",
+        description="name of the variable holding the key (default OPENAI_API_KEY / "
+        "ANTHROPIC_API_KEY); null written out: the endpoint takes no key",
     )
     concurrency: int = Field(16, ge=1, le=4096, description="requests in flight at most")
     rpm: float | None = Field(None, gt=0, description="requests/minute ceiling")
@@ -71,6 +89,25 @@ class TeacherConfig(Strict):
         None, ge=0, le=20, description="top-K log-probabilities per answer token"
     )
     max_attempts: int = Field(6, ge=1, le=50, description="attempts per request before it fails")
+    prompt_cache: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: mark the shared prefix (system, few-shot examples) cacheable on Anthropic "
+        "and keep it first on OpenAI; off: send no cache hints",
+    )
+    mode: Literal["online", "batch"] = Field(
+        "online",
+        description="batch: the provider's batch API (OpenAI Batch, Anthropic Message Batches), "
+        "about half price, results within 24 h",
+    )
+    batch_size: int = Field(
+        5000, ge=1, le=100_000, description="batch mode: requests per batch at most"
+    )
+    batch_poll_s: float = Field(
+        10.0, gt=0, le=3600, description="batch mode: first wait between polls (grows to 5 min)"
+    )
+    prompt_cache_ttl: Literal["5m", "1h"] = Field(
+        "5m", description="Anthropic cache lifetime: 1h costs 2x input per write instead of 1.25x"
+    )
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
 
     @property

@@ -8,6 +8,7 @@
       dataset/                    build: the Hugging Face DatasetDict (save_to_disk)
       student/                    train: the LoRA adapter (or full model)
       student/merged/             train: the merged model, on request
+      student/checkpoints/        train: the checkpoints a resumed training starts from
       student/training_summary.json
       eval/metrics.json metrics.md predictions.jsonl failures.jsonl
       stamps/                     distill run: what each finished stage was made from
@@ -56,6 +57,10 @@ class RunPaths:
     @property
     def merged(self) -> Path:
         return self.student / MERGED
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.student / "checkpoints"
 
     @property
     def training_summary(self) -> Path:

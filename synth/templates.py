@@ -4,12 +4,16 @@
     system: You are a support triage assistant.
     user: |
       Ticket: {{ text }}
+    examples:                                 # optional few-shot pairs, sent before the input
+      - {user: "Ticket: I was charged twice", assistant: billing}
     params: {temperature: 0, max_tokens: 16}
     output:
       labels: [billing, shipping, refund]     # or json_schema: {...}
 
 `system` and `user` are Jinja templates over an input record's fields, rendered in a sandbox
-with StrictUndefined: a missing field is an error, never an empty string.
+with StrictUndefined: a missing field is an error, never an empty string. `examples` are plain
+text, the same in every request: with the system prompt they make the shared prefix that the
+providers' prompt caches bill at a fraction of the input price.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from synth.config import format_validation_error, load_yaml
 from synth.errors import ConfigError, TemplateError
+from synth.resources import PROMPTS
 
-# The repository's prompts/ folder (an editable install keeps it beside the packages).
-BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+BUNDLED_PROMPTS = PROMPTS  # the checkout's prompts/, or the installed package's copy
 SUFFIXES = (".yaml", ".yml")
 
 _ENV = jinja2.sandbox.SandboxedEnvironment(
@@ -57,11 +61,23 @@ class TemplateOutput(BaseModel):
         return self
 
 
+class FewShot(BaseModel):
+    """One worked example: a user turn and the answer the teacher should give to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1)
+    assistant: str = Field(min_length=1)
+
+
 class TemplateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = ""
     system: str | None = None
+    examples: list[FewShot] = Field(
+        default_factory=list, description="few-shot user/assistant pairs sent before the input"
+    )
     user: str
     params: dict[str, Any] = Field(default_factory=dict)
     output: TemplateOutput = Field(default_factory=TemplateOutput)
@@ -117,6 +133,9 @@ class Template:
             messages = []
             if self._system is not None:
                 messages.append({"role": "system", "content": self._system.render(record).strip()})
+            for ex in self.spec.examples:
+                messages.append({"role": "user", "content": ex.user.strip()})
+                messages.append({"role": "assistant", "content": ex.assistant.strip()})
             messages.append({"role": "user", "content": self._user.render(record).strip()})
         except jinja2.UndefinedError as e:
             raise TemplateError(f"template {self.name}: {e.message}") from None

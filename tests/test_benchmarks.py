@@ -76,3 +76,12 @@ def test_train_throughput_smoke(tmp_path: Path) -> None:
         "distill train, packing on (padding-free)",
     }
     assert all(r["tokens_per_s"] > 0 for r in data["runs"].values())
+
+
+def test_soft_labels_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    data = smoke("soft_labels", tmp_path)
+    assert {r["loss"] for r in data["summary"]} == {"hard", "mix", "soft"}
+    assert data["train_rows_with_teacher_dist"] > 0.9 * data["train_rows"]
+    for r in data["runs"]:
+        assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1

@@ -65,3 +65,21 @@ def test_gradients_flow(tiny: tuple[object, object]) -> None:
     lp.log_softmax(-1)[0, 0].backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]  # type: ignore[attr-defined]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_whole_pairs_under_gradient_checkpointing_give_the_same(
+    tiny: tuple[object, object],
+) -> None:
+    model, tokenizer = tiny
+    convs = [[{"role": "user", "content": "my invoice"}], [{"role": "user", "content": "a b c d"}]]
+    with torch.no_grad():
+        cached = label_logprobs(model, tokenizer, convs, LABELS)
+    model.activation_checkpointing_enable()  # type: ignore[attr-defined]
+    model.train()  # type: ignore[attr-defined]
+    try:
+        with torch.no_grad():
+            whole = label_logprobs(model, tokenizer, convs, LABELS)
+    finally:
+        model.activation_checkpointing_disable()  # type: ignore[attr-defined]
+        model.eval()  # type: ignore[attr-defined]
+    assert torch.allclose(cached, whole, atol=1e-4)

@@ -3,6 +3,7 @@ and under `if TYPE_CHECKING:` count too):
 
 - `synth/` outside `synth/cli/` imports neither `finetune` nor `evals`: the CLI is the only
   layer that sees the whole pipeline;
+- no SQL outside `synth/journal/` (the store and its queries);
 - outside `synth/cli/`, an import deferred into a function is of a heavy library, or of a
   module that is slow to import and needed on one path only (named below with its reason);
   light project modules are imported at the top of the module.
@@ -105,5 +106,84 @@ def test_only_heavy_or_slow_imports_are_deferred_into_functions() -> None:
         for path in library_modules()
         for line, module, deferred in imports(path)
         if deferred and _root(module) not in HEAVY and module not in SLOW
+    ]
+    assert not offences, "\n".join(offences)
+
+
+# the dataset's scratch key index (dedup, split) is a SQLite file of its own, not the journal
+OWN_SQLITE = {SYNTH / "dataset" / "spill.py"}
+
+
+def sql_calls(path: Path) -> list[int]:
+    """Lines that run SQL: `.execute(...)`, `.executemany(...)`, `.executescript(...)`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("execute", "executemany", "executescript")
+    ]
+
+
+def test_no_sql_outside_the_journal() -> None:
+    offences = [
+        f"{path.relative_to(ROOT)}:{line}: SQL outside synth/journal/: "
+        "add a query to synth/journal/queries.py"
+        for package in ("synth", "finetune", "evals")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (SYNTH / "journal") not in path.parents and path not in OWN_SQLITE
+        for line in sql_calls(path)
+    ]
+    assert not offences, "\n".join(offences)
+
+
+def _children(package: Path) -> list[str]:
+    """The modules and subpackages of a package, as its map names them (`store.py`, `filters/`)."""
+    names = [
+        p.name
+        for p in package.glob("*.py")
+        if p.name != "__init__.py" and not (p.name == "__main__.py" and package == SYNTH / "sim")
+    ]
+    names += [f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").is_file()]
+    return sorted(names)
+
+
+def test_each_room_maps_its_modules() -> None:
+    """synth/__init__.py and each room's __init__.py name every module beside them, one line
+    each: a new module gets its line in the map."""
+    rooms = [
+        SYNTH,
+        *(SYNTH / r for r in ("journal", "harvest", "dataset", "cli", "sim/answers", "rounds")),
+    ]
+    missing = [
+        f"{(room / '__init__.py').relative_to(ROOT)}: no line for {name}"
+        for room in rooms
+        for name in _children(room)
+        if not any(
+            line.split()[:1] == [name]
+            for line in (ast.get_docstring(_tree(room)) or "").splitlines()
+        )
+    ]
+    assert not missing, "\n".join(missing)
+
+
+def _tree(package: Path) -> ast.Module:
+    return ast.parse((package / "__init__.py").read_text(encoding="utf-8"))
+
+
+def test_the_files_of_a_run_are_named_in_paths_only() -> None:
+    """`cfg.run_dir / "eval" / ...` outside synth/paths.py spells a run file's name a second
+    time: use `cfg.paths` (RunPaths) instead."""
+    offences = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: `.run_dir / ...`: use cfg.paths"
+        for package in ("synth", "finetune", "evals")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path != SYNTH / "paths.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Div)
+        and isinstance(node.left, ast.Attribute)
+        and node.left.attr == "run_dir"
     ]
     assert not offences, "\n".join(offences)

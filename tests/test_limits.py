@@ -12,16 +12,13 @@ from typing import Any
 
 import pytest
 
+from synth.harvest.headers import Window, parse_duration_s, parse_reset_s, rate_limit_windows
 from synth.harvest.limits import (
     HEADER_SAFETY,
     MAX_HOLD_S,
     RECOVERY_SUCCESSES,
     REQUEST_HEADER_SAFETY,
     Limiter,
-    Window,
-    parse_duration_s,
-    parse_reset_s,
-    rate_limit_windows,
 )
 
 WALL = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC).timestamp()

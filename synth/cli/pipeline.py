@@ -30,6 +30,8 @@ from synth.errors import ConfigError
 from synth.harvest.cost_report import cost_report
 from synth.harvest.engine import HarvestStats
 from synth.harvest.engine import harvest as run_harvest
+from synth.journal import queries
+from synth.journal.lock import run_lock
 from synth.journal.store import Journal
 from synth.templates import find_template
 
@@ -58,11 +60,7 @@ def _section(cfg: RunConfig, name: str) -> Any:
 
 def _journal_digest(cfg: RunConfig) -> str:
     with Journal(cfg.journal_path, readonly=True) as j:
-        row = j.db.execute(
-            "SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items"
-        ).fetchone()
-        plan = j.plan()  # build reads the plan's answers: a new plan is a new build
-    return _digest(list(row), plan["digest"] if plan else None)
+        return _digest(*queries.digest(j))
 
 
 @dataclass
@@ -137,7 +135,22 @@ def run_pipeline(
     on_round: OnEvent | None = None,
 ) -> PipelineResult:
     """Run every stage that is not current; returns what ran and the final report figures.
-    With a `rounds:` section, the rounds (synth.cli.rounds) take the stages' place."""
+    With a `rounds:` section, the rounds (synth.cli.rounds) take the stages' place. The run
+    folder is held for the whole pipeline (synth.journal.lock)."""
+    with run_lock(cfg.run_dir, "run"):
+        return _run_pipeline(
+            cfg, console=console, force=force, harvest_stats=harvest_stats, on_round=on_round
+        )
+
+
+def _run_pipeline(
+    cfg: RunConfig,
+    *,
+    console: Console | None = None,
+    force: bool = False,
+    harvest_stats: Any = None,
+    on_round: OnEvent | None = None,
+) -> PipelineResult:
     console = console or Console(stderr=True)
     if cfg.student is None:
         raise ConfigError(

@@ -70,6 +70,8 @@ class HarvestView:
             ("  $", "dim"),
             (f"{spent:,.4f}{budget}", "yellow"),
         )
+        if s.batches:  # batch mode: the batches and their items per state
+            return Group(head, line, Text(s.batches, style="dim"))
         return Group(head, line)
 
 

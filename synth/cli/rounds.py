@@ -37,6 +37,7 @@ from synth.harvest.engine import HarvestStats
 from synth.harvest.engine import harvest as run_harvest
 from synth.journal import rounds as journal_rounds
 from synth.journal.store import Journal
+from synth.paths import MERGED
 from synth.rounds.pool import Pool, load_pool, write_inputs
 from synth.rounds.select import affordable, least_certain, random_sample
 
@@ -56,7 +57,7 @@ def round_config(cfg: RunConfig, k: int) -> RunConfig:
     update: dict[str, Any] = {"inputs": cfg.paths.rounds_inputs}
     if k > 1 and cfg.rounds.start_from == "previous":
         prev = cfg.paths.round_student(k - 1)
-        model = next((d for d in (prev / "merged", prev) if (d / "config.json").exists()), None)
+        model = next((d for d in (prev / MERGED, prev) if (d / "config.json").exists()), None)
         if model is None:
             raise ConfigError(
                 f"{cfg.config_path}: rounds.start_from: previous needs a whole model from the "
@@ -200,7 +201,7 @@ def _run_round(cfg: RunConfig, pool: Pool, k: int, console: Console) -> dict[str
         spent = j.spent_usd()
 
     if state == "selected":  # a new round's training: the last round's checkpoints are not its own
-        shutil.rmtree(paths.student / "checkpoints", ignore_errors=True)
+        shutil.rmtree(paths.checkpoints, ignore_errors=True)
         with Journal(cfg.journal_path) as j:
             journal_rounds.set_state(j, k, "training")
         state = "training"

@@ -21,6 +21,9 @@ A row (TRL conversational format, plus what eval and audits need):
                    every row (a field with mixed types stays in `input` only)
     teacher_model, key (the request hash), line (in the inputs file), group (near-duplicate
     group id), cost_usd (this answer's cost), logprobs (JSON string, when the teacher gave any)
+    teacher_dist   classification with logprobs: the teacher's {label: p} as JSON, read from the
+                   answer's top-K (synth.dataset.teacher_dist); null where too little of it fell
+                   on labels (`dataset.teacher_dist_min_mass`): that row trains on its hard label
 
 `push_to_hub` calls `DatasetDict.push_to_hub(repo)` after the dataset is saved: it needs a
 Hugging Face token (`hf auth login` or HF_TOKEN) and network access.
@@ -49,9 +52,10 @@ from synth.dataset.filters.base import canonical_json
 from synth.dataset.filters.dedup import input_text
 from synth.dataset.funnel import TEACHER, Funnel, Stage
 from synth.dataset.neardup import band_hashes, digest64, group_ids, lsh_params, signature
-from synth.dataset.rows import COLUMNS
+from synth.dataset.rows import COLUMNS, LOGPROBS, TEACHER_DIST
 from synth.dataset.spill import Columns, FixedRows, as_int64
 from synth.dataset.splits import SPLITS, TEST, assign_splits, keep_fixed_test
+from synth.dataset.teacher_dist import label_distribution
 from synth.dataset.writer import DatasetDictWriter, export_jsonl
 from synth.errors import DistillError, StageError
 from synth.journal.rounds import fixed_test
@@ -217,6 +221,7 @@ class RowSpool:
         self.count = 0
         self.cost_usd = Decimal(0)
         self.has_logprobs = False
+        self.min_mass = cfg.dataset.teacher_dist_min_mass
         self.field_types: dict[str, set[str]] = {}
         # per row, for the split: a label code in memory (4 bytes), and on disk a hash of the
         # input (the fields the template reads), its LSH bands and its MinHash signature
@@ -271,11 +276,10 @@ class RowSpool:
                     parsed = None
             row["parsed"] = parsed
             answer = parsed or answer
-        messages = [
-            {"role": m["role"], "content": m["content"]}
-            for m in item.messages
-            if self.keep_system or m["role"] != "system"
-        ]
+        # without the system prompt the template's few-shot examples go too: both are the
+        # teacher's instructions, and the student trains on the input alone
+        kept = item.messages if self.keep_system else item.messages[-1:]
+        messages = [{"role": m["role"], "content": m["content"]} for m in kept]
         messages.append({"role": "assistant", "content": answer})
         row["messages"] = messages
         row["input"] = json.dumps(item.input, ensure_ascii=False)
@@ -293,7 +297,12 @@ class RowSpool:
         )
         if item.logprobs is not None:
             self.has_logprobs = True
-            row["logprobs"] = json.dumps(item.logprobs, ensure_ascii=False)
+            row[LOGPROBS] = json.dumps(item.logprobs, ensure_ascii=False)
+            if self.matcher is not None:
+                dist = label_distribution(
+                    item.logprobs, self.template.labels or [], min_mass=self.min_mass
+                )
+                row[TEACHER_DIST] = json.dumps(dist) if dist is not None else None
         return row
 
     def close(self) -> None:
@@ -349,7 +358,9 @@ class RowSpool:
             cost_usd=Value("float64"),
         )
         if self.has_logprobs:
-            cols["logprobs"] = Value("string")
+            cols[LOGPROBS] = Value("string")
+            if self.matcher is not None:
+                cols[TEACHER_DIST] = Value("string")
         return cols
 
 

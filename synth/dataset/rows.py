@@ -8,6 +8,12 @@ MESSAGES = "messages"  # TRL conversational format; the last message is the teac
 LABEL = "label"  # classification: the normalised label
 PARSED = "parsed"  # structured output: the canonical JSON
 INPUT = "input"  # the input record, as a JSON string
+LOGPROBS = (
+    "logprobs"  # the answer tokens' top-K log-probabilities, JSON (when the teacher gave any)
+)
+# classification with log-probabilities: {label: p} as JSON (synth.dataset.teacher_dist), or
+# null where the row keeps its hard label only
+TEACHER_DIST = "teacher_dist"
 
 # the columns that are not fields of the input record: an input field of one of these names
 # stays inside `input` only
@@ -22,6 +28,7 @@ COLUMNS = frozenset(
         "line",
         "group",
         "cost_usd",
-        "logprobs",
+        LOGPROBS,
+        TEACHER_DIST,
     }
 )

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+
+from synth.harvest.headers import rate_limit_windows
 
 #: the share of an advertised token limit we allow ourselves: our token counts are estimates
 #: (prompt bound + max_tokens), and other clients, clock skew
@@ -45,8 +45,6 @@ REQUEST_HEADER_SAFETY = 0.99
 #: start that much sooner, up to this many seconds and never a whole request early: without
 #: it every late wake-up is lost for good (7% of a 20 requests/s limit, measured)
 LATE_CREDIT_S = 0.02
-#: a window whose remaining allowance is at most this share of its limit counts as spent
-SPENT_FRACTION = 0.01
 #: a spent window holds the lane at most this long (a stale or odd reset header must not stall
 #: the run for an hour; a 429 will tell us if we start too early)
 MAX_HOLD_S = 60.0
@@ -71,105 +69,6 @@ RECOVERY_SUCCESSES = 4
 #: how far back starts are counted to measure the lane's actual rate (used when a 429 comes
 #: to a lane that had no configured rate to cut)
 MEASURE_WINDOW_S = 10.0
-
-
-# --------------------------------------------------------------------------- rate-limit headers
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
-_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-
-def parse_duration_s(value: str) -> float | None:
-    """OpenAI's reset durations ("1s", "6m0s", "20ms", "1m30.5s", Go's time.Duration format),
-    or a bare number of seconds. None when it is neither."""
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pos, seconds = 0, 0.0
-        for m in _DURATION_PART.finditer(text):
-            if m.start() != pos:
-                return None
-            seconds += float(m.group(1)) * _UNIT_S[m.group(2)]
-            pos = m.end()
-        if pos != len(text):
-            return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def parse_reset_s(value: str, now: float | None = None) -> float | None:
-    """Seconds until a reset given as a duration (OpenAI) or an RFC 3339 time (Anthropic).
-
-    `now` is wall-clock epoch seconds (time.time()); a time already past gives 0."""
-    seconds = parse_duration_s(value)
-    if seconds is not None:
-        return seconds
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        return None  # a bare local time would be a guess
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
-
-
-@dataclass(frozen=True)
-class Window:
-    """One rate-limit window a response advertised: "requests", "tokens", "input-tokens" or
-    "output-tokens", with its limit, what remains of it and the seconds until it resets."""
-
-    name: str
-    limit: float | None
-    remaining: float | None
-    reset_s: float | None
-
-    @property
-    def spent(self) -> bool:
-        if self.remaining is None:
-            return False
-        if self.remaining <= 0:
-            return True
-        return self.limit is not None and self.remaining <= SPENT_FRACTION * self.limit
-
-
-_OPENAI = ("requests", "tokens")
-_ANTHROPIC = ("requests", "tokens", "input-tokens", "output-tokens")
-#: (window, limit key, remaining key, reset key), spelt out once: this runs on every response
-_WINDOW_KEYS = [
-    (name, *(key.format(part=part, name=name) for part in ("limit", "remaining", "reset")))
-    for names, key in (
-        (_OPENAI, "x-ratelimit-{part}-{name}"),
-        (_ANTHROPIC, "anthropic-ratelimit-{name}-{part}"),
-    )
-    for name in names
-]
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        n = float(value)
-    except ValueError:
-        return None
-    return n if math.isfinite(n) and n >= 0 else None
-
-
-def rate_limit_windows(headers: Mapping[str, str], now: float | None = None) -> list[Window]:
-    """The windows in OpenAI `x-ratelimit-{limit,remaining,reset}-NAME` and Anthropic
-    `anthropic-ratelimit-NAME-{limit,remaining,reset}` headers (keys in any case)."""
-    h = {k.lower(): v for k, v in headers.items()}
-    out: list[Window] = []
-    for name, limit_key, remaining_key, reset_key in _WINDOW_KEYS:
-        limit, remaining, reset = h.get(limit_key), h.get(remaining_key), h.get(reset_key)
-        if limit is None and remaining is None and reset is None:
-            continue
-        reset_s = parse_reset_s(reset, now) if reset is not None else None
-        out.append(Window(name, _number(limit), _number(remaining), reset_s))
-    return out
 
 
 # --------------------------------------------------------------------------- pacing
