@@ -27,8 +27,6 @@ SLOW = {
     "genai_prices": "0.25 s; not needed when the config gives teacher.price",
     "synth.harvest.providers.openai": "imports the openai SDK (0.7 s); only its provider needs it",
     "synth.harvest.providers.anthropic": "imports the anthropic SDK (2 s); likewise",
-    "synth.harvest.batch.openai_batch": "imports the openai SDK; only its batch client needs it",
-    "synth.harvest.batch.anthropic_batch": "imports the anthropic SDK; likewise",
 }
 
 
