@@ -85,3 +85,16 @@ def test_soft_labels_smoke(tmp_path: Path) -> None:
     assert data["train_rows_with_teacher_dist"] > 0.9 * data["train_rows"]
     for r in data["runs"]:
         assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_rounds_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    data = smoke("rounds", tmp_path, timeout=600)
+    assert data["seeds_finished"] == 1
+    for run in data["runs"]:
+        assert [r["round"] for r in run["rounds"]] == [1, 2]
+        assert run["rounds"][1]["sent"] == 180 and run["rounds"][1]["agreement"] is not None
+    # the same round 1 for both selections, so that they compare from one start
+    first = {r["select"]: r["rounds"][0]["agreement"] for r in data["runs"]}
+    assert first["uncertainty"] == first["random"]
