@@ -127,7 +127,7 @@ def run_pipeline(
     harvest_stats: Any = None,
 ) -> PipelineResult:
     """Run every stage that is not current; returns what ran and the final report figures."""
-    from evals.report_html import report_json_extras, write_report
+    from evals.report import report_json_extras, write_report
     from synth.cli.progress import harvest_progress, step_progress
     from synth.errors import ConfigError
     from synth.harvest.cost_report import cost_report

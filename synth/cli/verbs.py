@@ -139,7 +139,7 @@ def report(
     cfg = _load(config)
     data = cost_report(cfg)
     if as_json or html or md:
-        from evals.report_html import report_json_extras, write_report
+        from evals.report import report_json_extras, write_report
 
         if html or md:
             paths = write_report(cfg, html_path=html, md_path=md)
