@@ -15,33 +15,49 @@ from synth.errors import InputError, TemplateError
 from synth.templates import Template
 
 
-def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for each non-blank line; InputError on the first bad one."""
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, decoded one line at a time so that a byte that is
+    not UTF-8 is reported on its own line (a chunked decoder reports the chunk's)."""
     try:
-        f = path.open("r", encoding="utf-8")
+        f = path.open("rb")
     except FileNotFoundError:
         raise InputError(f"{path}: inputs file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not an inputs file") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read inputs: {e.strerror}") from None
     with f:
-        lineno = 0
+        for lineno, raw in enumerate(f, 1):
+            try:
+                yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(
+                    f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                    f"{e.start + 1}); save the file as UTF-8"
+                ) from None
+
+
+def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each non-blank line; InputError on the first bad one, and on
+    a file with no record at all (a harvest of nothing is a mistake, not a success)."""
+    seen = False
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
         try:
-            for lineno, line in enumerate(f, 1):  # noqa: B007 (lineno used in the except)
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(
-                        f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise InputError(
-                        f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
-                    )
-                yield lineno, record
-        except UnicodeDecodeError:
-            raise InputError(f"{path}:{lineno + 1}: not valid UTF-8") from None
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(
+                f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})"
+            ) from None
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
+            )
+        seen = True
+        yield lineno, record
+    if not seen:
+        raise InputError(f"{path}: no inputs: the file is empty (one JSON object per line)")
 
 
 def render_records(

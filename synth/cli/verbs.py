@@ -121,6 +121,12 @@ def harvest(
         + (f" · failed items keep their reason: distill report {config}" if s.failed else ""),
         highlight=False,
     )
+    if s.repeated_inputs:
+        out.print(
+            f"note: {s.repeated_inputs:,} input lines repeat an earlier line's prompt exactly; "
+            "each was asked once",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -50,6 +50,7 @@ class HarvestStats:
     output_tokens: int = 0
     spent_usd: Decimal = Decimal(0)  # this run's settled cost
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
+    repeated_inputs: int = 0  # input lines whose prompt repeats an earlier line's: sent once
     budget_usd: Decimal | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -345,10 +346,19 @@ async def harvest_async(
     try:
         with Journal(cfg.journal_path) as journal:
             # every line checked before anything is sent; the plan changes only then
-            journal.add_items(iter_items(p), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
+            rendered = [0]
+
+            def counted() -> Iterator[NewItem]:
+                for item in iter_items(p):
+                    rendered[0] += 1
+                    yield item
+
+            journal.add_items(counted(), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
             if retry_failed:
                 journal.retry_failed()
             stats.total = journal.count(current=True)
+            # same prompt, same key: one request; said, so that a count never surprises
+            stats.repeated_inputs = (rendered[0] - stats.total) // cfg.teacher.samples_per_input
             stats.already_done = journal.count("done", current=True)
             h = Harvester(p, journal, provider, stats)
             with progress(stats) if progress else nullcontext():
