@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-all lint bench
+.PHONY: setup demo test test-all lint format docs bench
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -28,6 +28,14 @@ lint: setup
 	$(VENV)/bin/ruff check synth finetune evals tests benchmarks
 	$(VENV)/bin/ruff format --check synth finetune evals tests benchmarks
 	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff check --fix synth finetune evals tests benchmarks
+	$(VENV)/bin/ruff format synth finetune evals tests benchmarks
+
+# the config reference is generated from the config models (tests check it is current)
+docs: setup
+	$(PY) -m synth.cli.config_reference > docs/config-reference.md
 
 bench: setup
 	$(PY) benchmarks/harvest_at_limit.py

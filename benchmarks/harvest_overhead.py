@@ -35,11 +35,11 @@ TARGET = 0.8
 
 def _span_s(journal_path: Path) -> float:
     """First request sent to last answer received, from the journal's attempts."""
+    from synth.journal.queries import attempts_span_s
     from synth.journal.store import Journal
 
     with Journal(journal_path, readonly=True) as j:
-        lo, hi = j.db.execute("SELECT MIN(started_at), MAX(ended_at) FROM attempts").fetchone()
-    return float(hi - lo)
+        return attempts_span_s(j)
 
 
 def measure(n: int, rounds: int, concurrency: int, work: Path, profile: bool) -> dict[str, Any]:

@@ -184,7 +184,7 @@ def distill(
         }
     )
     cfg.config_path = root / "config.yaml"
-    run_dataset = cfg.run_dir / "dataset"
+    run_dataset = cfg.paths.dataset
     if not run_dataset.exists():
         shutil.copytree(dataset_dir, run_dataset)
     t0 = time.perf_counter()

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from synth.money import usd_float
+
 if TYPE_CHECKING:
     from synth.config import RunConfig
 
@@ -90,7 +92,7 @@ class CostInputs:
 
 
 def money(d: Decimal | None) -> float | None:
-    return None if d is None else float(d.quantize(Decimal("0.000000001")))
+    return None if d is None else usd_float(d)
 
 
 def compare(ci: CostInputs) -> dict[str, Any]:
@@ -206,14 +208,14 @@ def cost_inputs(cfg: RunConfig, eval_metrics: dict[str, Any] | None = None) -> C
     )
 
     if eval_metrics is None:
-        path = cfg.run_dir / "eval" / "metrics.json"
+        path = cfg.paths.metrics
         if path.exists():
             eval_metrics = json.loads(path.read_text(encoding="utf-8"))
     if eval_metrics is not None:
         ci.student_items_per_s = (eval_metrics.get("performance") or {}).get("items_per_s")
     ci.student_usd_per_hour = cfg.eval.student_cost_per_hour
 
-    summary = cfg.run_dir / "student" / "training_summary.json"
+    summary = cfg.paths.training_summary
     if summary.exists():
         s = json.loads(summary.read_text(encoding="utf-8"))
         wall = s.get("wall_time_s") or s.get("train_runtime_s")

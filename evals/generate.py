@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from synth.errors import StageError
+from synth.paths import MERGED
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -45,8 +46,8 @@ class GenerationRun:
 
 def resolve_student(student_dir: Path) -> tuple[str, Path]:
     """("merged" | "adapter" | "full", the folder to load)."""
-    if (student_dir / "merged" / "config.json").exists():
-        return "merged", student_dir / "merged"
+    if (student_dir / MERGED / "config.json").exists():
+        return "merged", student_dir / MERGED
     if (student_dir / "adapter_config.json").exists():
         return "adapter", student_dir
     if (student_dir / "config.json").exists():

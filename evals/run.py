@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from evals.tasks.base import Example
 from evals.tasks.registry import task_for
+from synth.dataset.rows import COLUMNS
 from synth.errors import StageError
 
 if TYPE_CHECKING:
@@ -33,20 +34,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]  # (items answered, total)
 
 DEFAULT_MAX_NEW_TOKENS = 256
-# dataset columns that are not fields of the input record
-_NOT_INPUT = {
-    "messages",
-    "input",
-    "label",
-    "parsed",
-    "teacher_model",
-    "key",
-    "cost_usd",
-    "line",
-    "sample",
-    "group",
-    "logprobs",
-}
 
 
 @dataclass
@@ -54,9 +41,7 @@ class EvalResult:
     eval_dir: Path
     metrics: dict[str, Any]  # the content of metrics.json
 
-    @property
-    def paths(self) -> dict[str, Path]:
-        return {name: self.eval_dir / f for name, f in FILES.items()}
+    paths: dict[str, Path]  # RunPaths.eval_files
 
     def describe(self) -> str:
         m = self.metrics
@@ -72,14 +57,6 @@ class EvalResult:
             f"{m['failures']:,} disagreements → {self.paths['failures']}\n"
             f"metrics → {self.paths['metrics']}"
         )
-
-
-FILES = {
-    "metrics": "metrics.json",
-    "markdown": "metrics.md",
-    "predictions": "predictions.jsonl",
-    "failures": "failures.jsonl",
-}
 
 
 def _short(v: Any) -> str:
@@ -100,7 +77,7 @@ def percentile(values: list[float], q: float) -> float | None:
 def load_split(cfg: RunConfig) -> Any:
     from datasets import DatasetDict, load_from_disk
 
-    path = cfg.run_dir / "dataset"
+    path = cfg.paths.dataset
     if not (path / "dataset_dict.json").exists():
         raise StageError(f"{path}: no built dataset yet: run distill build first")
     splits = load_from_disk(str(path))
@@ -126,7 +103,7 @@ def _input_record(row: dict[str, Any]) -> dict[str, Any]:
         return json.loads(raw)
     if isinstance(raw, dict):
         return raw
-    return {k: v for k, v in row.items() if k not in _NOT_INPUT}
+    return {k: v for k, v in row.items() if k not in COLUMNS}
 
 
 def _split_messages(messages: list[dict[str, str]]) -> tuple[list[dict[str, str]], str]:
@@ -159,7 +136,7 @@ def _answer(
         )
     from evals.generate import generate_local, resolve_student
 
-    student_dir = cfg.run_dir / "student"
+    student_dir = cfg.paths.student
     resolve_student(student_dir)  # a clear "run distill train first" before torch loads
     return generate_local(
         student_dir,
@@ -226,9 +203,9 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
         )
     disagreements = [ex for ex, s in zip(examples, scores, strict=True) if not s.agree]
 
-    eval_dir = cfg.run_dir / "eval"
+    eval_dir = cfg.paths.eval
     eval_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: eval_dir / f for name, f in FILES.items()}
+    paths = cfg.paths.eval_files
     metrics: dict[str, Any] = {
         "run": cfg.name,
         "task": task.kind,
@@ -267,7 +244,7 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
     metrics["cost"] = cost_comparison(cfg, metrics)
     _write_json(paths["metrics"], metrics)
     paths["markdown"].write_text(metrics_markdown(metrics), encoding="utf-8")
-    return EvalResult(eval_dir=eval_dir, metrics=metrics)
+    return EvalResult(eval_dir=eval_dir, metrics=metrics, paths=paths)
 
 
 def metrics_markdown(metrics: dict[str, Any]) -> str:
@@ -325,10 +302,3 @@ def _write_failures(path: Path, disagreements: list[Example]) -> int:
             seen.add(line)
             f.write(line + "\n")
     return len(seen)
-
-
-def read_metrics(cfg: RunConfig) -> dict[str, Any] | None:
-    path = cfg.run_dir / "eval" / "metrics.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -137,7 +137,7 @@ def build_tiny_student_cli(path: str | Path, cfg: RunConfig | None = None) -> Pa
     texts: Iterable[str] = GENERIC_TEXT * 20
     seed = cfg.student.seed if cfg is not None and cfg.student is not None else 0
     if cfg is not None:
-        dataset = cfg.run_dir / "dataset"
+        dataset = cfg.paths.dataset
         if (dataset / "dataset_dict.json").exists():
             return build_tiny_student_from_dataset(
                 path, dataset, max_texts=spec.texts, seed=seed, **_shape(spec)

@@ -3,11 +3,11 @@
 TRL's `SFTTrainer` does the training (no loop of our own) with an `SFTConfig` built from the
 `student:` section and, unless `full_finetune`, a PEFT `LoraConfig`. What this module adds:
 
-- the base model: a Hugging Face name, a local folder, or a tiny one built from the dataset;
+- the base model (`finetune.base_model`): a Hugging Face name, a local folder, or a tiny one;
 - loss on the assistant's tokens only (see `finetune.chat_template`);
 - precision and kernels chosen for the hardware, clear one-line errors for what cannot run;
-- checkpoints in `<run>/student/checkpoints/`: running the same command again resumes from the
-  last one; the best one by validation loss is what is saved at the end;
+- checkpoints in `<run>/student/checkpoints/` (`finetune.checkpoints`): running the same
+  command again resumes from the last one; the best one by validation loss is saved at the end;
 - `training_summary.json` (steps, tokens, tokens/s, losses, wall time, hardware), and the
   merged model in `<run>/student/merged/` with `merge: true`.
 
@@ -28,7 +28,6 @@ import dataclasses
 import gc
 import importlib.util
 import json
-import os
 import shutil
 import time
 import warnings
@@ -37,24 +36,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from finetune.base_model import first_line, load_model, prepare_base
+from finetune.checkpoints import (
+    check_fingerprint,
+    last_checkpoint,
+    step_of,
+    tokens_in,
+    write_fingerprint,
+)
+from finetune.soft_targets import SoftTargets, soft_targets
 from synth.errors import ConfigError, DependencyError
 from synth.student_config import StudentConfig
 
 if TYPE_CHECKING:
     from synth.config import RunConfig
-
-SUMMARY = "training_summary.json"
-FINGERPRINT = "student_config.json"
-# changing these makes old checkpoints useless; epochs, max_steps, eval/save cadence may change
-SHAPE_FIELDS = (
-    "base_model",
-    "tiny",
-    "lora",
-    "full_finetune",
-    "max_length",
-    "packing",
-    "load_in_4bit",
-)
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -65,10 +60,6 @@ class TrainResult:
     # what AutoModelForCausalLM loads: merged/, the full model, or the adapter folder
     model_dir: Path
     summary: dict[str, Any]  # the content of training_summary.json
-
-    @property
-    def summary_path(self) -> Path:
-        return self.student_dir / SUMMARY
 
     def describe(self) -> str:
         """A few lines for the CLI: what was trained, how fast, how far the loss fell, where."""
@@ -112,6 +103,7 @@ class Prepared:
     liger: bool
     hardware: Any  # finetune.device.Hardware
     splits: Any  # datasets.DatasetDict
+    soft: SoftTargets | None = None  # student.distill: soft or mix
 
 
 def prepare(
@@ -138,28 +130,42 @@ def prepare(
         device.check_4bit(hw)
     liger = device.resolve_liger(s.use_liger, hw)
 
-    splits = load_splits(cfg.run_dir / "dataset")
-    student_dir = cfg.run_dir / "student"
-    ckpt_dir = student_dir / "checkpoints"
+    splits = load_splits(cfg.paths.dataset)
+    student_dir = cfg.paths.student
+    ckpt_dir = cfg.paths.checkpoints
     from accelerate import PartialState
 
-    if not resume and ckpt_dir.exists() and PartialState().is_main_process:
+    # the first PartialState fixes the process group for the run: on CPU, only cpu=True joins
+    # the processes of a `torchrun` / `accelerate launch` (gloo) instead of training N copies
+    state = PartialState(cpu=hw.device == "cpu")
+    if not resume and ckpt_dir.exists() and state.is_main_process:
         shutil.rmtree(ckpt_dir)  # starting over: old checkpoints would be rotated in with new ones
-    last = _last_checkpoint(ckpt_dir) if resume else None
-    _check_fingerprint(ckpt_dir, s, resuming=last is not None)
+    last = last_checkpoint(ckpt_dir) if resume else None
+    check_fingerprint(ckpt_dir, s, resuming=last is not None)
 
     with _quiet():
         # under `accelerate launch`, one process builds the tiny base while the others wait
-        with PartialState().main_process_first():
-            base_path = _base_model(cfg, s, splits, student_dir)
-        tokenizer, model, loss_mode, added = _load(base_path, s, precision)
+        with state.main_process_first():
+            base_path = prepare_base(cfg, s, splits, student_dir)
+        tokenizer, model, loss_mode, added = load_model(base_path, s, precision)
+        soft = soft_targets(cfg, s, splits, tokenizer)
         trainer = _trainer(
-            s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw
+            s, model, tokenizer, splits, loss_mode, added, precision, liger, ckpt_dir, hw, soft
         )
     for callback in ([_progress_callback(progress)] if progress else []) + list(callbacks or []):
         trainer.add_callback(callback)
     return Prepared(
-        trainer, tokenizer, student_dir, base_path, last, loss_mode, precision, liger, hw, splits
+        trainer,
+        tokenizer,
+        student_dir,
+        base_path,
+        last,
+        loss_mode,
+        precision,
+        liger,
+        hw,
+        splits,
+        soft,
     )
 
 
@@ -183,16 +189,17 @@ def train(
     p = prepare(cfg, resume=resume, progress=progress, callbacks=callbacks)
     s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
     assert s is not None
-    ckpt_dir = p.student_dir / "checkpoints"
+    ckpt_dir = cfg.paths.checkpoints
     main = trainer.is_world_process_zero()
+    processes = trainer.args.world_size  # > 1 under `accelerate launch --num_processes N`
     if main:
-        _write_fingerprint(ckpt_dir, s)
+        write_fingerprint(ckpt_dir, s)
     trainable = sum(x.numel() for x in trainer.model.parameters() if x.requires_grad)
     total = sum(x.numel() for x in trainer.model.parameters())
 
     if hw.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    tokens_before = _tokens_in(last)
+    tokens_before = tokens_in(last)
     with _quiet():
         out = trainer.train(resume_from_checkpoint=str(last) if last else None)
         state = trainer.state
@@ -213,7 +220,7 @@ def train(
             # free the training copy first: merging loads the base again, in its own dtype
             p.trainer = trainer = None
             gc.collect()
-            merged_dir = merge_adapter(student_dir, student_dir / "merged")
+            merged_dir = merge_adapter(student_dir, cfg.paths.merged)
             model_dir = merged_dir
 
     runtime = float(out.metrics.get("train_runtime") or 0.0)
@@ -228,6 +235,7 @@ def train(
         if p.loss_mode == "assistant_only"
         else "last assistant turn (completion)",
         "loss_mode": p.loss_mode,
+        "distill": p.soft.describe(s) if p.soft else {"loss": "hard"},
         "precision": p.precision,
         "load_in_4bit": s.load_in_4bit,
         "packing": s.packing,
@@ -235,12 +243,13 @@ def train(
         "hardware": hw.name,
         "device": hw.device,
         "gpus": hw.count if hw.device == "cuda" else 0,
+        "processes": processes,
         "peak_gpu_memory_gib": peak_gib,
         "train_rows": len(p.splits["train"]),
         "validation_rows": len(p.splits["validation"]) if "validation" in p.splits else 0,
         "steps": state.global_step,
         "epochs": round(state.epoch or 0.0, 4),
-        "resumed_from_step": _step_of(last),
+        "resumed_from_step": step_of(last),
         "tokens_seen": state.num_input_tokens_seen,
         "tokens_per_s": round(session_tokens / runtime, 1)
         if runtime > 0 and session_tokens
@@ -263,95 +272,10 @@ def train(
         "versions": _versions(),
     }
     if main:
-        (student_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        cfg.paths.training_summary.write_text(
+            json.dumps(summary, indent=2) + "\n", encoding="utf-8"
+        )
     return TrainResult(student_dir=student_dir, model_dir=model_dir, summary=summary)
-
-
-# -- the base model ---------------------------------------------------------------------------
-
-
-def resolve_base_model(name: str, base_dir: Path) -> str:
-    """A local folder (relative to the config) if there is one, else a Hub name; a ConfigError
-    names what is wrong with a path that does not exist."""
-    candidate = (base_dir / Path(name).expanduser()).resolve()
-    if candidate.is_dir():
-        if not (candidate / "config.json").exists():
-            raise ConfigError(
-                f"student.base_model: {candidate} has no config.json: point it at a model folder"
-            )
-        return str(candidate)
-    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or candidate.exists()
-    if looks_like_path:
-        raise ConfigError(f"student.base_model: {candidate}: no such model folder (check the path)")
-    return name
-
-
-def _base_model(cfg: RunConfig, s: StudentConfig, splits: Any, student_dir: Path) -> str:
-    if not s.is_tiny:
-        return resolve_base_model(s.base_model, cfg.base_dir)
-    from finetune.tiny import build_tiny_student, texts_of
-
-    spec = s.tiny_spec
-    base = student_dir / "base"
-    marker = base / "tiny_spec.json"
-    wanted = {**spec.model_dump(), "seed": s.seed}
-    if not (marker.exists() and json.loads(marker.read_text()) == wanted):
-        train_rows = splits["train"].select(range(min(spec.texts, len(splits["train"]))))
-        build_tiny_student(
-            base,
-            texts_of(train_rows),
-            vocab_size=spec.vocab_size,
-            hidden_size=spec.hidden_size,
-            layers=spec.layers,
-            heads=spec.heads,
-            intermediate_size=spec.intermediate_size,
-            max_position_embeddings=spec.max_position_embeddings,
-            seed=s.seed,
-        )
-        marker.write_text(json.dumps(wanted, indent=2) + "\n")
-    return str(base)
-
-
-def _load(base: str, s: StudentConfig, precision: str) -> tuple[Any, Any, str, list[str]]:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from finetune.chat_template import choose_loss_mode
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"student.base_model: cannot load {base!r}: {_first_line(e)}") from None
-    loss_mode, added = choose_loss_mode(tokenizer)
-
-    # LoRA keeps the frozen base in the training precision (half the memory); a full fine-tune
-    # keeps fp32 master weights and computes in bf16/fp16 under autocast.
-    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    dtype = half if (half is not None and not s.full_finetune) else torch.float32
-    kwargs: dict[str, Any] = {"dtype": dtype}
-    if s.attn_implementation:
-        kwargs["attn_implementation"] = s.attn_implementation
-    if s.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=half or torch.bfloat16,
-        )
-        # each process of a multi-GPU launch holds its own copy on its own GPU
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"student.base_model: cannot load {base!r}: {_first_line(e)}") from None
-    if added:
-        model.resize_token_embeddings(len(tokenizer))
-    eos = tokenizer.eos_token_id
-    model.generation_config.eos_token_id = eos
-    model.config.eos_token_id = eos
-    return tokenizer, model, loss_mode, added
 
 
 # -- the trainer ------------------------------------------------------------------------------
@@ -366,6 +290,7 @@ def sft_config(
     has_eval: bool,
     loss_mode: str = "assistant_only",
     pin_memory: bool = False,
+    use_cpu: bool = False,
 ) -> Any:
     """The `SFTConfig` for a student section; `sft_overrides` win, unknown ones are a ConfigError."""
     from trl import SFTConfig
@@ -414,6 +339,8 @@ def sft_config(
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": pin_memory,
+        # on CPU, what joins the processes of a multi-process launch into one gloo group
+        "use_cpu": use_cpu,
     }
     args.update(s.sft_overrides)
     try:
@@ -421,7 +348,7 @@ def sft_config(
             warnings.simplefilter("ignore", FutureWarning)
             return SFTConfig(**args)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"student: {_first_line(e)}") from None
+        raise ConfigError(f"student: {first_line(e)}") from None
 
 
 def _trainer(
@@ -435,6 +362,7 @@ def _trainer(
     liger: bool,
     ckpt_dir: Path,
     hw: Any,
+    soft: SoftTargets | None = None,
 ) -> Any:
     from transformers import PrinterCallback
     from trl import SFTTrainer
@@ -448,6 +376,9 @@ def _trainer(
         if "validation" in splits and len(splits["validation"])
         else None
     )
+    if soft is not None:  # the teacher's label distribution travels with each row
+        train_ds = soft.attach(train_ds, "train")
+        eval_ds = soft.attach(eval_ds, "validation") if eval_ds is not None else None
     if loss_mode == "completion_only":
         train_ds = train_ds.map(to_prompt_completion, remove_columns=["messages"])
         eval_ds = (
@@ -463,6 +394,7 @@ def _trainer(
         has_eval=eval_ds is not None,
         loss_mode=loss_mode,
         pin_memory=hw.device == "cuda",
+        use_cpu=hw.device == "cpu",
     )
 
     peft_config = None
@@ -483,7 +415,7 @@ def _trainer(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # use_liger_kernel's deprecation notice
-            trainer = SFTTrainer(
+            common: dict[str, Any] = dict(
                 model=model,
                 args=args,
                 train_dataset=train_ds,
@@ -491,9 +423,20 @@ def _trainer(
                 processing_class=tokenizer,
                 peft_config=peft_config,
             )
+            if soft is None:
+                trainer = SFTTrainer(**common)
+            else:
+                from finetune.distill_loss import DistillTrainer
+
+                trainer = DistillTrainer(
+                    **common,
+                    label_ids=soft.label_ids,
+                    alpha=soft.alpha,
+                    temperature=s.distill.temperature,
+                )
     except ValueError as e:
         # e.g. target_modules naming no module of this model
-        raise ConfigError(f"student: {_first_line(e)}") from None
+        raise ConfigError(f"student: {first_line(e)}") from None
     # the library reports through `progress`; the CLI decides what to print
     trainer.remove_callback(PrinterCallback)
     return trainer
@@ -502,7 +445,7 @@ def _trainer(
 def _progress_callback(progress: Progress) -> Any:
     from transformers import TrainerCallback
 
-    class _Progress(TrainerCallback):  # type: ignore[misc]
+    class _Progress(TrainerCallback):
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             progress({"event": "begin", "step": state.global_step, "total_steps": state.max_steps})
 
@@ -515,58 +458,6 @@ def _progress_callback(progress: Progress) -> Any:
             progress({"event": kind, "step": state.global_step, **logs})
 
     return _Progress()
-
-
-# -- checkpoints ------------------------------------------------------------------------------
-
-
-def _last_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The newest complete checkpoint (a save cut short has no trainer_state.json)."""
-    if not ckpt_dir.is_dir():
-        return None
-    found = [
-        p
-        for p in ckpt_dir.glob("checkpoint-*")
-        if p.is_dir() and (p / "trainer_state.json").exists()
-    ]
-    return max(found, key=lambda c: _step_of(c) or 0, default=None)
-
-
-def _step_of(checkpoint: Path | None) -> int | None:
-    if checkpoint is None:
-        return None
-    tail = checkpoint.name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else None
-
-
-def _tokens_in(checkpoint: Path | None) -> int:
-    if checkpoint is None:
-        return 0
-    state = json.loads((checkpoint / "trainer_state.json").read_text())
-    return int(state.get("num_input_tokens_seen") or 0)
-
-
-def _fingerprint(s: StudentConfig) -> dict[str, Any]:
-    return {k: v for k, v in s.model_dump(mode="json").items() if k in SHAPE_FIELDS}
-
-
-def _check_fingerprint(ckpt_dir: Path, s: StudentConfig, *, resuming: bool) -> None:
-    path = ckpt_dir / FINGERPRINT
-    if not (resuming and path.exists()):
-        return
-    old = json.loads(path.read_text())
-    new = _fingerprint(s)
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    if changed:
-        raise ConfigError(
-            f"student.{changed[0]} changed since the checkpoints in {ckpt_dir} were written: "
-            f"delete that folder to start again (or run with --no-resume), or restore the old value"
-        )
-
-
-def _write_fingerprint(ckpt_dir: Path, s: StudentConfig) -> None:
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    (ckpt_dir / FINGERPRINT).write_text(json.dumps(_fingerprint(s), indent=2) + "\n")
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -595,11 +486,6 @@ def _require(*modules: str) -> None:
     for name in modules:
         if importlib.util.find_spec(name) is None:
             raise DependencyError(f"distill train needs {name}: pip install {name}")
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0]
 
 
 def _versions() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The run config: one YAML file, typed and documented here (pydantic, `extra="forbid"`).
 
 Relative paths are relative to the config file. Sections owned by later stages are declared
-in their own modules (`synth.dataset.config`, `synth.student_config`, `synth.eval_config`), all free of
+in their own modules (`synth.dataset.config`, `synth.student_config`, `synth.eval_config`,
+`synth.rounds_config`), all free of
 heavy imports so that `distill harvest` starts fast.
 """
 
@@ -13,18 +14,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 
+from synth.config_base import KeyEnvName, Strict
 from synth.dataset.config import DatasetConfig, FilterSpec, default_filters
 from synth.errors import ConfigError
 from synth.eval_config import EvalConfig
+from synth.paths import RunPaths
+from synth.rounds_config import RoundsConfig
 from synth.student_config import StudentConfig
 
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PriceConfig(Strict):
@@ -34,6 +34,18 @@ class PriceConfig(Strict):
     input_per_mtok: Decimal | None = Field(None, ge=0)
     output_per_mtok: Decimal | None = Field(None, ge=0)
     cached_input_per_mtok: Decimal | None = Field(None, ge=0, description="default: input price")
+    cache_write_per_mtok: Decimal | None = Field(
+        None, ge=0, description="prompt-cache writes (5-minute TTL); default: input price x 1.25"
+    )
+    cache_write_1h_per_mtok: Decimal | None = Field(
+        None, ge=0, description="prompt-cache writes (1-hour TTL); default: input price x 2"
+    )
+    batch_factor: Decimal | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="batch price as a fraction of the online one; default: the table's batch price, else 0.5",
+    )
     per_hour: Decimal | None = Field(None, ge=0, description="USD per hour of harvest wall time")
     free: bool = False
 
@@ -42,9 +54,14 @@ class PriceConfig(Strict):
         per_token = self.input_per_mtok is not None or self.output_per_mtok is not None
         if per_token and (self.input_per_mtok is None or self.output_per_mtok is None):
             raise ValueError("give both input_per_mtok and output_per_mtok")
-        if not (per_token or self.per_hour is not None or self.free):
+        if not (self.gives_prices or self.batch_factor is not None):
             raise ValueError("give input_per_mtok and output_per_mtok, per_hour, or free: true")
         return self
+
+    @property
+    def gives_prices(self) -> bool:
+        """False for an override of the batch factor alone: the table keeps the prices."""
+        return self.input_per_mtok is not None or self.per_hour is not None or self.free
 
 
 class TeacherConfig(Strict):
@@ -53,9 +70,10 @@ class TeacherConfig(Strict):
     )
     model: str
     base_url: str | None = Field(None, description="an OpenAI-compatible server's /v1 URL")
-    api_key_env: str | None = Field(
+    api_key_env: KeyEnvName | None = Field(
         None,
-        description="name of the variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)",
+        description="name of the variable holding the key (default OPENAI_API_KEY / "
+        "ANTHROPIC_API_KEY); null written out: the endpoint takes no key",
     )
     concurrency: int = Field(16, ge=1, le=4096, description="requests in flight at most")
     rpm: float | None = Field(None, gt=0, description="requests/minute ceiling")
@@ -71,23 +89,30 @@ class TeacherConfig(Strict):
         None, ge=0, le=20, description="top-K log-probabilities per answer token"
     )
     max_attempts: int = Field(6, ge=1, le=50, description="attempts per request before it fails")
+    prompt_cache: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: mark the shared prefix (system, few-shot examples) cacheable on Anthropic "
+        "and keep it first on OpenAI; off: send no cache hints",
+    )
+    mode: Literal["online", "batch"] = Field(
+        "online",
+        description="batch: the provider's batch API (OpenAI Batch, Anthropic Message Batches), "
+        "about half price, results within 24 h",
+    )
+    batch_size: int = Field(
+        5000, ge=1, le=100_000, description="batch mode: requests per batch at most"
+    )
+    batch_poll_s: float = Field(
+        10.0, gt=0, le=3600, description="batch mode: first wait between polls (grows to 5 min)"
+    )
+    prompt_cache_ttl: Literal["5m", "1h"] = Field(
+        "5m", description="Anthropic cache lifetime: 1h costs 2x input per write instead of 1.25x"
+    )
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
 
     @property
     def key_env(self) -> str:
         return self.api_key_env or DEFAULT_KEY_ENV[self.provider]
-
-    @field_validator("api_key_env")
-    @classmethod
-    def _looks_like_a_name(cls, v: str | None) -> str | None:
-        # catches the key itself pasted where its variable's name belongs
-        if v is not None and (
-            v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()
-        ):
-            raise ValueError(
-                "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), never the key itself"
-            )
-        return v
 
 
 class RunConfig(Strict):
@@ -103,6 +128,9 @@ class RunConfig(Strict):
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     student: StudentConfig | None = None
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    rounds: RoundsConfig | None = Field(
+        None, description="active distillation: rounds over an input pool (distill run)"
+    )
 
     # set by load_config, not by the user
     config_path: Path | None = Field(None, exclude=True)
@@ -116,8 +144,12 @@ class RunConfig(Strict):
         return self.runs_dir / self.name
 
     @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.run_dir)
+
+    @property
     def journal_path(self) -> Path:
-        return self.run_dir / "journal.sqlite"
+        return self.paths.journal
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -183,4 +215,6 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     cfg.config_path = path.resolve()
     cfg.runs_dir = (base / cfg.runs_dir).resolve()
     cfg.inputs = (base / cfg.inputs).resolve()
+    if cfg.rounds is not None:
+        cfg.rounds.pool = (base / cfg.rounds.pool).resolve()
     return cfg

@@ -9,8 +9,15 @@
     ├── StageError                    a stage needs an earlier one: "run distill build first" (exit 2)
     ├── AuthError                     401/403 from the teacher: the key is wrong or lacks access (exit 3)
     ├── BudgetExceeded                budget_usd would be crossed: stopped, resumable (exit 4)
-    └── ProviderError                 a failed request; `retryable` decides what the retry layer does
-        └── ...                       (never leaves the engine: items fail with its message instead)
+    ├── EndpointError                 the first requests all failed alike (nothing listening, 404,
+    │                                 an HTML page): stopped early, resumable (exit 5)
+    ├── JournalError                  a run's journal SQLite cannot read: damaged, cut short (exit 2)
+    ├── RunBusy                       another process is harvesting/building/training the same
+    │                                 run folder: refused at once, names its pid (exit 6)
+    ├── Interrupted                   Ctrl-C or SIGTERM: stopped cleanly, resumable (exit 130)
+    └── ProviderError                 one failed request: its status, headers and kind, from which
+                                      synth.harvest.retry decides; it never leaves the engine (the
+                                      item fails with its message, or a refused key is AuthError)
 
 Messages say what to do next. The API key never appears in one.
 """
@@ -56,6 +63,22 @@ class BudgetExceeded(DistillError):
     exit_code = 4
 
 
+class EndpointError(DistillError):
+    exit_code = 5
+
+
+class JournalError(DistillError):
+    exit_code = 2
+
+
+class RunBusy(DistillError):
+    exit_code = 6
+
+
+class Interrupted(DistillError):
+    exit_code = 130
+
+
 class ProviderError(DistillError):
     """One failed request, as the provider module saw it.
 
@@ -71,8 +94,18 @@ class ProviderError(DistillError):
         status: int | None = None,
         headers: dict[str, str] | None = None,
         kind: str = "http",
+        sent: bool = True,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.headers = {k.lower(): v for k, v in (headers or {}).items()}
         self.kind = kind
+        # False only when the request provably never left (the connection was refused)
+        self.sent = sent
+
+    @property
+    def may_be_billed(self) -> bool:
+        """Whether the provider may have generated (and billed) an answer for this attempt:
+        a timeout, a dropped connection or a 200 that did not parse leave it unknown; an
+        error status or a refused connection mean nothing was generated."""
+        return self.sent and (self.status is None or self.kind == "bad_response")

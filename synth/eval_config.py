@@ -23,39 +23,25 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
+
+from synth.config_base import KeyEnvName, Strict
 
 
-class StudentEndpoint(BaseModel):
+class StudentEndpoint(Strict):
     """An OpenAI-compatible server (vLLM, Ollama, llama.cpp, `transformers serve`) that serves
     the student, so that latency and throughput are measured under the stack users deploy."""
 
-    model_config = ConfigDict(extra="forbid")
-
     base_url: str = Field(description="the server's /v1 URL, e.g. http://127.0.0.1:8001/v1")
     model: str = Field(description="the model name the server knows the student by")
-    api_key_env: str | None = Field(
+    api_key_env: KeyEnvName | None = Field(
         None, description="name of the variable holding the key; none for servers without auth"
     )
     concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at most")
     timeout_s: float = Field(120.0, gt=0, description="per-request timeout")
 
-    @field_validator("api_key_env")
-    @classmethod
-    def _looks_like_a_name(cls, v: str | None) -> str | None:
-        # catches the key itself pasted where its variable's name belongs
-        if v is not None and (
-            v.startswith(("sk-", "sk_")) or len(v) > 64 or not v.replace("_", "").isalnum()
-        ):
-            raise ValueError(
-                "must be the NAME of an environment variable (e.g. STUDENT_API_KEY), never the key itself"
-            )
-        return v
 
-
-class EvalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EvalConfig(Strict):
     gold_field: str | None = Field(
         default=None,
         description="input record field holding the reference answer (label, object or text)",

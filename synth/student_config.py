@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from synth.config_base import Strict
 
 TINY = "tiny"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class LoraSpec(Strict):
@@ -78,6 +76,27 @@ class TinySpec(Strict):
         if self.hidden_size % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide hidden_size ({self.hidden_size})")
         return self
+
+
+class DistillSpec(Strict):
+    """What the student learns from each answer (see finetune.distill_loss).
+
+    hard: cross-entropy on the teacher's answer text. soft: KL(teacher || student) over the
+    template's labels, from the teacher's top-K log-probabilities (`teacher.logprobs: K`, read
+    into the dataset's `teacher_dist`); rows without one use their hard label. mix:
+    alpha * T^2 * KL + (1 - alpha) * cross-entropy.
+    """
+
+    loss: Literal["hard", "soft", "mix"] = Field(
+        default="hard",
+        description="hard labels, soft labels (the teacher's distribution), or a mix",
+    )
+    alpha: float = Field(
+        default=0.5, ge=0, le=1, description="mix: the weight of the soft (KL) term"
+    )
+    temperature: float = Field(
+        default=1.0, gt=0, description="softens both distributions before the KL (scaled by T^2)"
+    )
 
 
 class StudentConfig(Strict):
@@ -161,11 +180,20 @@ class StudentConfig(Strict):
     sft_overrides: dict[str, Any] = Field(
         default_factory=dict, description="any other trl.SFTConfig field, passed through as is"
     )
+    distill: DistillSpec = Field(
+        default_factory=lambda: DistillSpec(),
+        description="hard, soft or mixed labels: soft ones need teacher.logprobs and output.labels",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> StudentConfig:
         if self.tiny is not None and self.base_model != TINY:
             raise ValueError('tiny: is only read with base_model: "tiny"')
+        if self.distill.loss != "hard" and self.packing:
+            raise ValueError(
+                f"distill.loss: {self.distill.loss} scores each row's labels after its prompt: "
+                "set packing: false"
+            )
         if self.load_in_4bit and self.full_finetune:
             raise ValueError(
                 "load_in_4bit trains a LoRA adapter over a frozen 4-bit base: drop full_finetune"

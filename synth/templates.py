@@ -4,12 +4,16 @@
     system: You are a support triage assistant.
     user: |
       Ticket: {{ text }}
+    examples:                                 # optional few-shot pairs, sent before the input
+      - {user: "Ticket: I was charged twice", assistant: billing}
     params: {temperature: 0, max_tokens: 16}
     output:
       labels: [billing, shipping, refund]     # or json_schema: {...}
 
 `system` and `user` are Jinja templates over an input record's fields, rendered in a sandbox
-with StrictUndefined: a missing field is an error, never an empty string.
+with StrictUndefined: a missing field is an error, never an empty string. `examples` are plain
+text, the same in every request: with the system prompt they make the shared prefix that the
+providers' prompt caches bill at a fraction of the input price.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import jinja2.meta
 import jinja2.sandbox
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from synth.errors import TemplateError
+from synth.config import format_validation_error, load_yaml
+from synth.errors import ConfigError, TemplateError
+from synth.resources import PROMPTS
 
-# The repository's prompts/ folder (an editable install keeps it beside the packages).
-BUNDLED_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+BUNDLED_PROMPTS = PROMPTS  # the checkout's prompts/, or the installed package's copy
 SUFFIXES = (".yaml", ".yml")
 
 _ENV = jinja2.sandbox.SandboxedEnvironment(
@@ -56,11 +61,23 @@ class TemplateOutput(BaseModel):
         return self
 
 
+class FewShot(BaseModel):
+    """One worked example: a user turn and the answer the teacher should give to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1)
+    assistant: str = Field(min_length=1)
+
+
 class TemplateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = ""
     system: str | None = None
+    examples: list[FewShot] = Field(
+        default_factory=list, description="few-shot user/assistant pairs sent before the input"
+    )
     user: str
     params: dict[str, Any] = Field(default_factory=dict)
     output: TemplateOutput = Field(default_factory=TemplateOutput)
@@ -116,11 +133,19 @@ class Template:
             messages = []
             if self._system is not None:
                 messages.append({"role": "system", "content": self._system.render(record).strip()})
+            for ex in self.spec.examples:
+                messages.append({"role": "user", "content": ex.user.strip()})
+                messages.append({"role": "assistant", "content": ex.assistant.strip()})
             messages.append({"role": "user", "content": self._user.render(record).strip()})
         except jinja2.UndefinedError as e:
             raise TemplateError(f"template {self.name}: {e.message}") from None
         except jinja2.exceptions.SecurityError as e:
             raise TemplateError(f"template {self.name}: unsafe operation refused: {e}") from None
+        except (ArithmeticError, TypeError, ValueError, LookupError, MemoryError) as e:
+            # {{ 1/0 }}, {{ text + 1 }}, a range too big: the input line is added by the caller
+            raise TemplateError(
+                f"template {self.name}: {type(e).__name__} while rendering: {e}"
+            ) from None
         return messages
 
 
@@ -155,9 +180,6 @@ def find_template(name_or_path: str, base_dir: Path | None = None) -> Path:
 
 
 def load_template(name_or_path: str, base_dir: Path | None = None) -> Template:
-    from synth.config import format_validation_error, load_yaml
-    from synth.errors import ConfigError
-
     path = find_template(name_or_path, base_dir)
     try:
         data = load_yaml(path, "template")

@@ -164,7 +164,7 @@ def split_of(i: int) -> str:
 
 def dataset_rows(recs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Rows as `distill build` writes them, by split (the failed last record left out)."""
-    from synth.dataset.filters.labels import LabelMatcher
+    from synth.answers import LabelMatcher
 
     matcher = LabelMatcher(LABELS)
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": [], "test": []}

@@ -30,6 +30,11 @@ def test_quick_demo_runs_every_stage_then_skips_them(tmp_path: Path) -> None:
         "report.md",
     ):
         assert (run / path).exists(), path
+    # the teacher's log-probabilities reach the student: harvest → teacher_dist → mix loss
+    trained = json.loads((run / "student" / "training_summary.json").read_text())
+    assert trained["distill"]["loss"] == "mix"
+    assert trained["distill"]["soft_rows"] > 0.9 * trained["train_rows"]
+    assert any("soft labels on" in r for r in rows)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert metrics["task"] == "classification" and metrics["items"] > 0
     # the config the demo wrote is a normal run config: everything is current now

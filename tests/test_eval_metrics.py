@@ -7,7 +7,8 @@ import pytest
 from evals.tasks import Example, task_for
 from evals.tasks.classification import INVALID, Classification, confusion, macro_f1, normalize_label
 from evals.tasks.freetext import AGREE_CHRF, FreeText
-from evals.tasks.structured import Structured, parse_json
+from evals.tasks.structured import Structured
+from synth.answers import read_json
 
 LABELS = ["billing", "shipping", "refund_request"]
 
@@ -127,10 +128,10 @@ SCHEMA = {
 }
 
 
-def test_parse_json_forgives_a_code_fence_only() -> None:
-    assert parse_json('```json\n{"a": 1}\n```') == ({"a": 1}, None)
-    assert parse_json(' {"a": 1} ') == ({"a": 1}, None)
-    obj, err = parse_json('Sure! {"a": 1}')
+def test_read_json_forgives_a_code_fence_only() -> None:
+    assert read_json('```json\n{"a": 1}\n```') == ({"a": 1}, None)
+    assert read_json(' {"a": 1} ') == ({"a": 1}, None)
+    obj, err = read_json('Sure! {"a": 1}')
     assert obj is None and err.startswith("not JSON")
 
 

@@ -174,9 +174,9 @@ def test_tickets_teacher_agrees_with_gold_often_but_not_always() -> None:
 
 
 def test_build_label_normaliser_undoes_the_teachers_formatting() -> None:
-    labels_filter = pytest.importorskip("synth.dataset.filters.labels")
+    reader = pytest.importorskip("synth.answers")
     tpl = template("support-ticket")
-    matcher = labels_filter.LabelMatcher(tpl["output"]["labels"])
+    matcher = reader.LabelMatcher(tpl["output"]["labels"])
     for r in records(TICKETS / "inputs.jsonl")[:600]:
         raw = ask(answers_tickets.answer, tpl, r)
         expected = normalise_label(raw)

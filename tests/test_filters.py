@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from synth.answers import LabelMatcher
 from synth.dataset.config import (
     AgreementFilter,
     DedupFilter,
@@ -24,7 +25,7 @@ from synth.dataset.filters.base import Candidate, Reject
 from synth.dataset.filters.dedup import Dedup
 from synth.dataset.filters.finish import Finish
 from synth.dataset.filters.json_schema import JsonSchema
-from synth.dataset.filters.labels import LabelMatcher, Labels
+from synth.dataset.filters.labels import Labels
 from synth.dataset.filters.length import Length
 from synth.dataset.filters.refusal import Refusal
 from synth.dataset.neardup import group_ids, lsh_params, normalise, signature, similarity

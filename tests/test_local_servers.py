@@ -259,6 +259,7 @@ def test_logprobs_from_the_teacher_to_the_dataset(tmp_path: Path) -> None:
     from datasets import load_from_disk
 
     from synth.dataset.builder import build
+    from synth.sim.answers.tickets import belief, ticket_text
     from synth.sim.openai_api import logprobs_content
 
     k = 3
@@ -279,7 +280,10 @@ def test_logprobs_from_the_teacher_to_the_dataset(tmp_path: Path) -> None:
         assert it.logprobs is not None and it.response_text
         # one entry per answer token, the sim's top-K exactly
         assert "".join(t["token"] for t in it.logprobs) == it.response_text
-        expected = logprobs_content(it.response_text, k)
+        # the answer token's top-K is the teacher's belief over the labels, the rest fixed
+        user = [m for m in it.request["messages"] if m["role"] == "user"][-1]["content"]
+        expected = logprobs_content(it.response_text, k, belief(ticket_text(user)))
+        assert expected[0]["top_logprobs"][0]["token"].strip().lower() in belief(user)
         assert [t["token"] for t in it.logprobs] == [e["token"] for e in expected]
         for got, want in zip(it.logprobs, expected, strict=True):
             assert got["logprob"] == pytest.approx(want["logprob"])
@@ -294,6 +298,10 @@ def test_logprobs_from_the_teacher_to_the_dataset(tmp_path: Path) -> None:
     assert len(rows) >= 10
     for row in rows:
         assert json.loads(row["logprobs"]) == items[row["key"]].logprobs
+        # the teacher's belief over the labels, read back from its top-K by the build
+        dist = json.loads(row["teacher_dist"])
+        assert sum(dist.values()) == pytest.approx(1.0)
+        assert max(dist, key=dist.__getitem__) == row["label"]
 
 
 def test_anthropic_with_logprobs_is_a_one_line_error(tmp_path: Path, sim: SimServer) -> None:

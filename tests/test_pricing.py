@@ -16,7 +16,6 @@ from synth.config import PriceConfig
 from synth.errors import PricingError
 from synth.harvest.pricing import (
     Price,
-    Tier,
     estimate_prompt_tokens,
     max_prompt_tokens,
     resolve_price,
@@ -90,7 +89,6 @@ def test_long_context_tiers_follow_the_table() -> None:
             continue
         start = prices.input_mtok.tiers[0].start
         price = resolve_price(provider_id, info.id, None, base_url=None)
-        assert price.tiers and price.tiers[0].above_input_tokens == start
         for inp in (start, start + 1, 2 * start):
             usage = Usage(input_tokens=inp, output_tokens=1000, cached_input_tokens=inp // 3)
             theirs = calc_price(
@@ -196,26 +194,117 @@ def test_a_base_url_of_another_provider_in_the_table_uses_its_prices() -> None:
     assert "groq/" in price.source
 
 
+def _tiered_model() -> tuple[str, str] | None:
+    for provider_id in ("anthropic", "openai"):
+        provider, _, _ = table_model(
+            provider_id, "gpt-4o" if provider_id == "openai" else "claude-haiku-4-5"
+        )
+        for info in provider.models:
+            prices = info.get_prices(datetime.now(tz=UTC))
+            if isinstance(prices.input_mtok, TieredPrices) and prices.cache_write_mtok:
+                return provider_id, info.id
+    return None
+
+
 def test_worst_case_bounds_every_usage_within_its_limits() -> None:
     rng = random.Random(0)
-    tiered = Price(
-        input_per_mtok=Decimal("3"),
-        output_per_mtok=Decimal("15"),
-        cached_input_per_mtok=Decimal("0.3"),
-        source="test",
-        tiers=(Tier(200, Decimal("6"), Decimal("22.5"), Decimal("0.6")),),
-    )
-    prices = [tiered, resolve_price("openai", "gpt-4o-mini", None, base_url=None)]
-    for _ in range(2000):
+    prices = [
+        resolve_price("openai", "gpt-4o-mini", None, base_url=None),
+        resolve_price("anthropic", "claude-haiku-4-5", None, base_url=None).with_cache_writes("1h"),
+        resolve_price("anthropic", "claude-haiku-4-5", None, base_url=None)
+        .with_cache_writes("5m")
+        .batched(),
+        resolve_price(
+            "openai", "x", PriceConfig(input_per_mtok=3, output_per_mtok=15), base_url=None
+        ).with_cache_writes("1h"),
+    ]
+    tiered = _tiered_model()
+    if tiered:
+        prices.append(resolve_price(*tiered, None, base_url=None).with_cache_writes("1h"))
+    for _ in range(600):
         price = rng.choice(prices)
-        max_in, max_out = rng.randint(0, 500), rng.randint(0, 500)
+        # past the long-context tiers too (200K on Anthropic's)
+        max_in, max_out = rng.choice([(500, 500), (300_000, 2000)])
+        max_in, max_out = rng.randint(0, max_in), rng.randint(0, max_out)
         inp = rng.randint(0, max_in)
+        read = rng.randint(0, inp)
+        write = rng.randint(0, inp - read)
         usage = Usage(
             input_tokens=inp,
             output_tokens=rng.randint(0, max_out),
-            cached_input_tokens=rng.randint(0, inp),
+            cached_input_tokens=read,
+            cache_write_tokens=write,
+            cache_write_1h_tokens=rng.randint(0, write),
         )
         assert price.cost(usage) <= price.worst_case(max_in, max_out)
+
+
+def test_cache_writes_are_priced_by_genai_prices_at_their_own_rates() -> None:
+    """The published figures: claude-haiku-4-5, 1M in + 1M out = $6.00; 2M input of which 1M
+    cache read and 1M cache write (5-minute) = $1.35; a 1-hour write costs 2x the input."""
+    price = resolve_price("anthropic", "claude-haiku-4-5", None, base_url=None)
+    m = 10**6
+    assert price.cost(Usage(input_tokens=m, output_tokens=m)) == Decimal("6.00")
+    usage = Usage(input_tokens=2 * m, cached_input_tokens=m, cache_write_tokens=m)
+    assert price.cost(usage) == Decimal("1.35")
+    theirs = calc_price(
+        TableUsage(input_tokens=2 * m, cache_read_tokens=m, cache_write_tokens=m),
+        "claude-haiku-4-5",
+        provider_id="anthropic",
+    ).total_price
+    assert price.cost(usage) == theirs
+    one_hour = Usage(input_tokens=m, cache_write_tokens=m, cache_write_1h_tokens=m)
+    assert price.cost(one_hour) == 2 * price.cost(Usage(input_tokens=m))
+    # what the same tokens cost with no cache at all
+    assert price.uncached_cost(usage) == price.cost(Usage(input_tokens=2 * m))
+
+
+def test_the_worst_case_counts_cache_writes_only_when_the_request_may_write() -> None:
+    price = resolve_price("anthropic", "claude-haiku-4-5", None, base_url=None)
+    m = 10**6
+    assert price.worst_case(m, 0) == Decimal(1)  # no cache_control sent: no writes billed
+    assert price.with_cache_writes("5m").worst_case(m, 0) == Decimal("1.25")
+    assert price.with_cache_writes("1h").worst_case(m, 0) == Decimal(2)
+
+
+def test_an_override_prices_cache_writes_with_its_own_rate_or_the_published_multiplier() -> None:
+    m = 10**6
+    cfg = PriceConfig(input_per_mtok=Decimal(2), output_per_mtok=Decimal(10))
+    price = resolve_price("anthropic", "my-claude", cfg, base_url=None)
+    assert price.cost(Usage(input_tokens=m, cache_write_tokens=m)) == Decimal("2.5")
+    assert price.cost(
+        Usage(input_tokens=m, cache_write_tokens=m, cache_write_1h_tokens=m)
+    ) == Decimal(4)
+    cfg = PriceConfig(
+        input_per_mtok=Decimal(2), output_per_mtok=Decimal(10), cache_write_per_mtok=Decimal(3)
+    )
+    price = resolve_price("anthropic", "my-claude", cfg, base_url=None)
+    assert price.cost(Usage(input_tokens=m, cache_write_tokens=m)) == Decimal(3)
+    assert price.with_cache_writes("5m").worst_case(m, 0) == Decimal(3)
+
+
+def test_the_batch_price_is_the_tables_where_it_knows_it_else_half() -> None:
+    m = 10**6
+    usage = Usage(input_tokens=2 * m, output_tokens=m, cached_input_tokens=m // 2)
+    for provider, model in (("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")):
+        price = resolve_price(provider, model, None, base_url=None)
+        theirs = calc_price(
+            TableUsage(input_tokens=2 * m, output_tokens=m, cache_read_tokens=m // 2),
+            model,
+            provider_id=provider,
+            price_context={"processing": "batch"},
+        ).total_price
+        assert price.batched().cost(usage) == theirs < price.cost(usage)
+    override = PriceConfig(input_per_mtok=Decimal(1), output_per_mtok=Decimal(4))
+    price = resolve_price("openai", "my-model", override, base_url=None)
+    assert price.batched().cost(Usage(input_tokens=m, output_tokens=m)) == Decimal("2.5")
+    # the discount is overridable, alone (table prices kept) or beside per-token prices
+    only = resolve_price(
+        "openai", "gpt-4o-mini", PriceConfig(batch_factor=Decimal("0.6")), base_url=None
+    )
+    assert only.source.startswith("genai-prices")
+    plain = resolve_price("openai", "gpt-4o-mini", None, base_url=None)
+    assert only.batched().cost(usage) == plain.cost(usage) * Decimal("0.6")
 
 
 # --------------------------------------------------------------------------- token counts

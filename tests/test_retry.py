@@ -11,6 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from synth.errors import ProviderError
+from synth.harvest.headers import retry_after_s
 from synth.harvest.retry import (
     INITIAL_BACKOFF_S,
     JITTER,
@@ -18,7 +19,6 @@ from synth.harvest.retry import (
     MAX_RETRY_AFTER_S,
     Decision,
     decide,
-    retry_after_s,
     retrying,
     wait_s,
 )
@@ -105,8 +105,9 @@ DECISIONS = [
     (503, {"retry-after-ms": "1000"}, "http", True, False, False, True),
     (None, {}, "timeout", True, False, False, False),
     (None, {}, "connection", True, False, False, False),
-    (None, {}, "bad_response", False, False, False, False),
-    (200, {}, "bad_response", False, False, False, False),
+    # a 200 that is no answer (a proxy's page, a cut body) is retried as a server error
+    (None, {}, "bad_response", True, False, False, False),
+    (200, {}, "bad_response", True, False, False, False),
 ]
 
 

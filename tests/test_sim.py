@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 import time
@@ -125,10 +126,11 @@ def test_openai_usage_headers_and_request_id(sim: SimServer) -> None:
 
     # the same long system prompt again: served from cache
     again = run(chat(sim, messages=system + USER, max_tokens=100)).parse()
-    assert again.usage.prompt_tokens_details.cached_tokens == tokens.count_tokens(LONG_SYSTEM)
+    prefix = tokens.count_tokens(LONG_SYSTEM) + tokens.PER_MESSAGE  # with its framing
+    assert again.usage.prompt_tokens_details.cached_tokens == prefix
     entries = sim.ledger()["entries"]
     assert [e["request_id"] for e in entries][0] == h["x-request-id"]
-    assert entries[1]["cached_input_tokens"] == tokens.count_tokens(LONG_SYSTEM)
+    assert entries[1]["cached_input_tokens"] == prefix
     assert entries[1]["input_tokens"] == expected_in  # the ledger counts the whole prompt
 
 
@@ -142,10 +144,10 @@ def test_anthropic_usage_excludes_cache_reads_and_headers(sim: SimServer) -> Non
     assert msg.usage.output_tokens == tokens.count_tokens(msg.content[0].text)
     assert msg._request_id == raw.headers["request-id"].strip()
 
-    cached = run(message(sim, system=LONG_SYSTEM)).parse().usage
-    assert cached.cache_read_input_tokens == tokens.count_tokens(LONG_SYSTEM)
-    assert cached.input_tokens == whole - cached.cache_read_input_tokens
-    assert cached.cache_creation_input_tokens == 0
+    # Anthropic caches only what a request marks: the same system prompt unmarked is not
+    again = run(message(sim, system=LONG_SYSTEM)).parse().usage
+    assert again.cache_read_input_tokens == again.cache_creation_input_tokens == 0
+    assert again.input_tokens == whole
 
     h = raw.headers
     for group in ("requests", "tokens", "input-tokens", "output-tokens"):
@@ -598,7 +600,8 @@ def test_ledger_totals_and_cost_in_decimal() -> None:
         total += cost
         assert set(e) == {
             "request_id", "api", "model", "input_tokens", "output_tokens",
-            "cached_input_tokens", "cost_usd", "body_hash", "t",
+            "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "cost_usd",
+            "body_hash", "t", "batch",
         }  # fmt: skip
     totals = ledger["totals"]
     assert Decimal(totals["cost_usd"]) == total and totals["requests"] == 3
@@ -700,3 +703,29 @@ def test_process_mode_serves_and_stops(tmp_path: Any) -> None:
         assert sim.ledger()["totals"]["requests"] == 1
         proc = sim.proc
     assert proc is not None and proc.poll() is not None
+
+
+def test_tickets_teacher_states_its_belief_in_its_answer_tokens_logprobs() -> None:
+    """The top-K of the answer token is softmax of the scores that chose the answer."""
+    from synth.sim.answers import tickets
+
+    ticket = "I was charged twice and I want my money back, please refund it"
+    with SimServer(answers="tickets") as sim:
+        client = openai.OpenAI(base_url=sim.openai_base_url, api_key="k", max_retries=0)
+        out = client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": f"<ticket>{ticket}</ticket>"}],
+            temperature=0,
+            logprobs=True,
+            top_logprobs=20,
+        )
+    content = out.choices[0].logprobs.content  # type: ignore[union-attr]
+    first = content[0]
+    stated = {t.token: t.logprob for t in first.top_logprobs}
+    want = tickets.belief(ticket)
+    assert len(stated) == len(tickets.CATEGORIES)
+    assert stated == pytest.approx({c: math.log(p) for c, p in want.items()})
+    assert max(want, key=want.__getitem__) == out.choices[0].message.content == first.token
+    # two topics named: the runner-up carries real mass, the others little
+    ranked = sorted(want.values(), reverse=True)
+    assert ranked[1] > 0.1 > ranked[2]

@@ -11,6 +11,7 @@ import json
 import random
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import torch  # noqa: E402
 from datasets import Dataset, DatasetDict  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback  # noqa: E402
 
-from finetune.generate import generate, load_student  # noqa: E402
+from evals.generate import generate_local  # noqa: E402
 from finetune.train import prepare, train  # noqa: E402
 from synth.config import RunConfig  # noqa: E402
 from synth.errors import ConfigError, StageError  # noqa: E402
@@ -164,9 +165,15 @@ def test_full_finetune_learns_the_task(full_run: Any) -> None:
     assert max(e["step"] for e in events if e["event"] == "step") == 100
 
     # the student answers like the teacher on held-out rows (greedy, batched)
-    model, tok = load_student(str(result.model_dir), device="cpu")
     test = _rows(40, 2)
-    replies = generate(model, tok, [r["messages"][:-1] for r in test], max_new_tokens=6)
+    answered = generate_local(
+        result.model_dir,
+        [r["messages"][:-1] for r in test],
+        max_new_tokens=6,
+        batch_size=32,
+        device="cpu",
+    )
+    replies = [g.text for g in answered.generations]
     agreement = sum(a == r["label"] for a, r in zip(replies, test, strict=True)) / len(test)
     assert agreement >= 0.8, replies
 
@@ -196,7 +203,12 @@ def test_merged_model_loads_with_plain_transformers_and_matches_the_adapter(lora
     assert not (merged_dir / "adapter_config.json").exists()
     merged = AutoModelForCausalLM.from_pretrained(merged_dir)
     tok = AutoTokenizer.from_pretrained(merged_dir)
-    adapter, _ = load_student(str(result.student_dir), device="cpu")
+    # the adapter folder itself, through peft (not the merged model the eval would pick)
+    from peft import AutoPeftModelForCausalLM
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # peft reads a deprecated transformers flag
+        adapter = AutoPeftModelForCausalLM.from_pretrained(result.student_dir, dtype="auto")
     ids = tok.apply_chat_template(
         [_rows(1, 5)[0]["messages"][:-1]],
         add_generation_prompt=True,
@@ -369,7 +381,7 @@ def test_bad_student_sections_are_rejected_by_the_config(
 
 def test_config_module_does_not_import_torch() -> None:
     code = (
-        "import sys, synth.student_config, finetune.train, finetune.tiny, finetune.merge, finetune.generate; "
+        "import sys, synth.student_config, finetune.train, finetune.tiny, finetune.merge, evals.generate; "
         "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -9,6 +9,7 @@ the pipeline, and each says what to run when its stage has no output yet:
     training  steps, throughput, losses, hardware
     eval      the distillation gap, task metrics, confusion matrix, latency and throughput
     cost      teacher vs student per 1K requests, the one-off cost, break-even, monthly saving
+    rounds    active distillation round by round (evals/report_rounds.py), when the run has rounds
 
     collect.py      the figures, read from the run folder (and report_json_extras for --json)
     rows.py         the tables, shared by both pages
@@ -36,7 +37,7 @@ def write_report(
     """Write the HTML and/or Markdown report; with neither path given, both go to
     `<run>/report.html` and `<run>/report.md`. Returns the paths written."""
     if html_path is None and md_path is None:
-        html_path, md_path = cfg.run_dir / "report.html", cfg.run_dir / "report.md"
+        html_path, md_path = cfg.paths.report_html, cfg.paths.report_md
     from evals.report.html import render_html
     from evals.report.markdown import render_markdown
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.report_rounds import collect_rounds
 from synth.errors import StageError
 
 if TYPE_CHECKING:
@@ -27,19 +28,19 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
     from synth.harvest.cost_report import cost_report
     from synth.journal.store import Journal
 
-    run = cfg.run_dir
     data: dict[str, Any] = {
         "run": cfg.name,
-        "run_dir": str(run),
+        "run_dir": str(cfg.run_dir),
         "config": str(cfg.config_path) if cfg.config_path else None,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "teacher": f"{cfg.teacher.provider}/{cfg.teacher.model}",
         "harvest": None,
         "attempts": [],
-        "funnel": _read_json(run / "build" / "funnel.json"),
-        "training": _read_json(run / "student" / "training_summary.json"),
-        "eval": _read_json(run / "eval" / "metrics.json"),
+        "funnel": _read_json(cfg.paths.funnel),
+        "training": _read_json(cfg.paths.training_summary),
+        "eval": _read_json(cfg.paths.metrics),
         "cost": None,
+        "rounds": collect_rounds(cfg),
     }
     try:
         data["harvest"] = cost_report(cfg)
@@ -56,7 +57,7 @@ def report_json_extras(cfg: RunConfig) -> dict[str, Any]:
     (None where that stage has not run yet)."""
     from evals.cost import cost_comparison
 
-    metrics = _read_json(cfg.run_dir / "eval" / "metrics.json")
+    metrics = _read_json(cfg.paths.metrics)
     extras: dict[str, Any] = {"eval": None, "cost_comparison": None}
     if metrics is not None:
         extras["eval"] = {

@@ -11,10 +11,12 @@ from importlib.resources import files
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from evals import markdown as md
 from evals.report import rows
 from evals.report.plots import charts
+from evals.report_rounds import rounds_html
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("evals.report", "."),
@@ -48,5 +50,6 @@ def render_html(data: dict[str, Any]) -> str:
         "speed_rows": rows.speed_rows(m) if m else [],
         "failures_file": (m.get("files") or {}).get("failures", "eval/failures.jsonl") if m else "",
         "cost_rows": rows.cost_rows(data["cost"]) if data["cost"] else [],
+        "rounds_html": markupsafe.Markup(rounds_html(data.get("rounds"))),
     }
     return _ENV.get_template("report.html.j2").render(**context)

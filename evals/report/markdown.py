@@ -6,6 +6,7 @@ from typing import Any
 
 from evals import markdown as md
 from evals.report import rows
+from evals.report_rounds import rounds_markdown
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -47,4 +48,6 @@ def render_markdown(data: dict[str, Any]) -> str:
         parts.append(md.cost_section(data["cost"]))
     else:
         parts.append("## Cost: teacher vs student\n\nNo cost comparison yet: it needs a harvest.")
+    if data.get("rounds"):
+        parts += ["", rounds_markdown(data["rounds"])]
     return "\n".join(parts).rstrip() + "\n"

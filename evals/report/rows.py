@@ -22,6 +22,13 @@ def harvest_rows(h: dict[str, Any]) -> list[tuple[str, str]]:
         ("cost per 1K answers", md.usd(h["cost_per_1k_usd"])),
         ("harvest wall time", f"{h['harvest_wall_s']:,.1f} s"),
     ]
+    if h.get("possibly_billed_usd"):  # attempts of unknown outcome, at their worst case
+        rows.insert(
+            10,
+            ("possibly billed (timed out/dropped, worst case)", md.usd(h["possibly_billed_usd"])),
+        )
+    for g in reversed(h.get("failures", [])[:10]):  # failed items grouped by reason
+        rows.insert(3, (f"  failed: {g['reason'][:160]}", md.fmt(g["items"])))
     if h.get("older_plan_items"):  # answers build leaves out: paid for all the same
         rows.insert(1, ("  of an older plan (not built)", md.fmt(h["older_plan_items"])))
         rows.insert(-2, ("  of which an older plan", md.usd(h["older_plan_cost_usd"])))

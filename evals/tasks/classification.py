@@ -18,19 +18,17 @@ from collections import Counter
 from typing import Any
 
 from evals.tasks.base import Example, Score, Task, distillation_gap, mean
-from synth.dataset.filters.labels import LabelMatcher
+from synth.answers import LabelMatcher, read_label
 
 INVALID = "(invalid)"
 
 
 def normalize_label(text: str | None, labels: list[str]) -> str | None:
-    """The label an answer names, or None: the build's own matcher (synth.dataset.filters.labels), so
-    that the student is read exactly as the teacher was when the dataset was built. Forgiving
-    about case, separators, punctuation, markdown and a "Category: x" lead-in; an answer that
-    is a sentence mentioning a label is not that label."""
-    if text is None:
-        return None
-    return LabelMatcher(labels).match(text)
+    """The label an answer names, or None: the build's own reader (synth.answers), so that the
+    student is read exactly as the teacher was when the dataset was built. Forgiving about
+    case, separators, punctuation, markdown and a "Category: x" lead-in; an answer that is a
+    sentence mentioning a label is not that label."""
+    return read_label(text, labels)
 
 
 def macro_f1(reference: list[str], predicted: list[str | None]) -> float | None:
@@ -76,7 +74,7 @@ class Classification(Task):
         self.matcher = LabelMatcher(self.labels)
 
     def _label(self, text: str | None) -> str | None:
-        return None if text is None else self.matcher.match(text)
+        return self.matcher.match(text)
 
     def _teacher_label(self, ex: Example) -> str | None:
         if isinstance(ex.teacher_parsed, str) and ex.teacher_parsed in self.labels:

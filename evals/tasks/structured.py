@@ -8,6 +8,9 @@ A sample item (schema: {"type": "object", "properties": {"name": {...}, "year": 
     student:  ```json {"name": "Ada Lovelace", "year": 1842} ```
               -> valid JSON, valid against the schema, 1 of 2 fields match: disagrees
 
+The student's answer is read as the build read the teacher's (synth.answers): a fence with
+any info string, and prose around it, are forgiven alike.
+
 Metrics: how often the student's answer is JSON valid against the schema, whole-object and
 field-level exact match against the teacher (per field too), and against gold where the
 inputs carry a reference object. The distillation gap is the field match on gold of the
@@ -16,35 +19,21 @@ student over the teacher's where there is gold, else the field match against the
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import jsonschema
 
 from evals.tasks.base import Example, Score, Task, distillation_gap, mean
+from synth.answers import read_json
 
-_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*(.*?)\s*```\s*$", re.DOTALL)
 _MISSING = object()
-
-
-def parse_json(text: str | None) -> tuple[Any, str | None]:
-    """(object, None) or (None, why). A markdown code fence around the JSON is forgiven."""
-    if text is None:
-        return None, "no answer"
-    m = _FENCE.match(text)
-    body = m.group(1) if m else text.strip()
-    try:
-        return json.loads(body), None
-    except json.JSONDecodeError as e:
-        return None, f"not JSON: {e.msg} (char {e.pos})"
 
 
 def _as_object(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
     if isinstance(value, str):
-        obj, _ = parse_json(value)
+        obj, _ = read_json(value)
         return obj if isinstance(obj, dict) else None
     return None
 
@@ -65,7 +54,7 @@ class Structured(Task):
 
     def _check(self, text: str | None) -> tuple[dict[str, Any] | None, bool, str | None]:
         """(object or None, valid against the schema, first problem)."""
-        obj, err = parse_json(text)
+        obj, err = read_json(text)
         if err is not None:
             return None, False, err
         if not isinstance(obj, dict):

@@ -1,4 +1,13 @@
-"""The command line: the only layer of `synth` that may import `finetune` and `evals`."""
+"""The command line: the only layer of `synth` that may import `finetune` and `evals`.
+
+verbs.py             `distill` and its verbs: parse, call one library function, print
+pipeline.py          `distill run`: every stage that is not current, in order
+rounds.py            `distill run` with a `rounds:` section: active distillation over a pool
+demo.py              `distill demo`: the whole pipeline offline on the bundled tickets
+progress.py          the one place that draws progress
+config_reference.py  docs/config-reference.md, generated from the config models
+__main__.py          `python -m synth.cli` (what `accelerate launch` runs)
+"""
 
 from synth.cli.verbs import main
 

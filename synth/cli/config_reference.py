@@ -6,6 +6,9 @@ each key is declared and documented, so the docs cannot drift from the code.
 
 from __future__ import annotations
 
+import functools
+import operator
+import types
 import typing
 from typing import Any
 
@@ -15,11 +18,21 @@ from pydantic_core import PydanticUndefined
 from synth.config import PriceConfig, RunConfig, TeacherConfig
 from synth.dataset.config import DatasetConfig
 from synth.eval_config import EvalConfig
+from synth.rounds_config import RoundsConfig
 from synth.student_config import StudentConfig
 
 
+def _plain(annotation: Any) -> Any:
+    """The type a user writes: without Annotated[...] validators, inside unions too."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _plain(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return functools.reduce(operator.or_, (_plain(a) for a in typing.get_args(annotation)))
+    return annotation
+
+
 def _type(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "").replace("NoneType", "None")
+    text = str(_plain(annotation)).replace("typing.", "").replace("NoneType", "None")
     for prefix in (
         "<class '",
         "decimal.",
@@ -27,6 +40,7 @@ def _type(annotation: Any) -> str:
         "synth.student_config.",
         "synth.eval_config.",
         "synth.config.",
+        "synth.rounds_config.",
         "synth.dataset.config.",
     ):
         text = text.replace(prefix, "")
@@ -63,6 +77,7 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("dataset", DatasetConfig, "dataset."),
     ("student", StudentConfig, "student."),
     ("eval", EvalConfig, "eval."),
+    ("rounds", RoundsConfig, "rounds."),
 ]
 
 

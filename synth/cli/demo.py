@@ -19,8 +19,9 @@ from rich.table import Table
 
 from synth.cli.pipeline import PipelineResult, run_pipeline, stages_table
 from synth.config import load_config
+from synth.resources import EXAMPLES
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support-tickets"
+EXAMPLE = EXAMPLES / "support-tickets"
 
 
 class _SimSettings(TypedDict):
@@ -75,6 +76,9 @@ DEMO_SECTIONS: dict[str, Any] = {
     "dataset": {"validation": 0.1, "test": 0.15, "seed": 0, "system_prompt": False},
     "student": {
         "base_model": "tiny",
+        # the simulated teacher gives its answer token's top-20 log-probabilities
+        # (teacher.logprobs below): learn its distribution over the labels too
+        "distill": {"loss": "mix", "alpha": 0.5, "temperature": 1.0},
         "tiny": {"vocab_size": 4096, "hidden_size": 256, "layers": 2, "heads": 4},
         # a random-init model knows nothing: train every weight (LoRA alone learns little)
         "full_finetune": True,
@@ -127,9 +131,10 @@ def write_demo_config(run_dir: Path, base_url: str, items: int | None, quick: bo
     )
     cfg["teacher"].update(
         base_url=base_url,
-        api_key_env="DISTILL_DEMO_KEY",  # unset: a local endpoint needs no key
+        api_key_env=None,  # written out as null: the simulated teacher needs no key
         concurrency=16,
         rpm=2900,  # the endpoint allows 3000: stay just under, paced smoothly
+        logprobs=20,  # its belief over the labels, for student.distill: mix
     )
     cfg.update({k: v for k, v in DEMO_SECTIONS.items() if k not in ("eval",)})
     cfg["eval"] = {**cfg.get("eval", {}), **DEMO_SECTIONS["eval"]}
@@ -166,7 +171,7 @@ def summary_table(result: PipelineResult, sim_bill: dict[str, Any]) -> Table:
     )
     table.add_row("teacher cost (distill's report)", money(r["cost_usd"], 6))
     table.add_row("billed by the endpoint in this demo run", money(sim_bill.get("cost_usd"), 6))
-    funnel = _read_json(result.cfg.run_dir / "build" / "funnel.json")
+    funnel = _read_json(result.cfg.paths.funnel)
     if funnel and funnel.get("items_in"):
         kept, total = funnel["kept"], funnel["items_in"]
         table.add_row("filter yield", f"{kept:,} of {total:,} kept ({kept / total:.1%})")
@@ -198,9 +203,23 @@ def summary_table(result: PipelineResult, sim_bill: dict[str, Any]) -> Table:
         )
     student = result.cfg.student.full_finetune if result.cfg.student else False
     table.add_row("student", "tiny Llama, full fine-tune" if student else "LoRA adapter")
+    trained = _read_json(result.cfg.paths.training_summary) or {}
+    distill = trained.get("distill") or {}
+    if distill:
+        table.add_row("student loss", _loss_words(distill))
     if result.html_path:
         table.add_row("report", str(result.html_path))
     return table
+
+
+def _loss_words(d: dict[str, Any]) -> str:
+    if d.get("loss", "hard") == "hard":
+        return "hard labels (cross-entropy on the answers)"
+    rows = d["soft_rows"] + d["hard_rows"]
+    how = "KL to the teacher's label distribution"
+    if d["loss"] == "mix":
+        how = f"mix: {d['alpha']:g} x KL to the teacher's labels + {1 - d['alpha']:g} x CE"
+    return f"{how}, T={d['temperature']:g}; soft labels on {d['soft_rows']:,} of {rows:,} rows"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -19,7 +19,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from evals.report import report_json_extras, write_report
+from evals.run import evaluate
+from finetune.train import train as train_student
+from synth.cli.progress import harvest_progress, step_progress
+from synth.cli.rounds import OnEvent, run_rounds
 from synth.config import RunConfig
+from synth.dataset.builder import build as build_dataset
+from synth.errors import ConfigError
+from synth.harvest.cost_report import cost_report
+from synth.harvest.engine import HarvestStats
+from synth.harvest.engine import harvest as run_harvest
+from synth.journal import queries
+from synth.journal.lock import run_lock
+from synth.journal.store import Journal
+from synth.templates import find_template
 
 STAGES = ("harvest", "build", "train", "eval", "report")
 
@@ -45,14 +59,8 @@ def _section(cfg: RunConfig, name: str) -> Any:
 
 
 def _journal_digest(cfg: RunConfig) -> str:
-    from synth.journal.store import Journal
-
     with Journal(cfg.journal_path, readonly=True) as j:
-        row = j.db.execute(
-            "SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items"
-        ).fetchone()
-        plan = j.plan()  # build reads the plan's answers: a new plan is a new build
-    return _digest(list(row), plan["digest"] if plan else None)
+        return _digest(*queries.digest(j))
 
 
 @dataclass
@@ -74,8 +82,8 @@ class PipelineResult:
 class Stamps:
     """<run>/stamps/<stage>.json: the fingerprint a stage's output was made from."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.dir = run_dir / "stamps"
+    def __init__(self, stamps_dir: Path) -> None:
+        self.dir = stamps_dir
 
     def read(self, stage: str) -> str | None:
         try:
@@ -92,7 +100,6 @@ class Stamps:
 
 def fingerprints(cfg: RunConfig, stamps: Stamps) -> dict[str, Callable[[], str]]:
     """What each stage depends on, computed lazily (after the stage before it ran)."""
-    from synth.templates import find_template
 
     def harvest() -> str:
         return _digest(
@@ -125,22 +132,45 @@ def run_pipeline(
     console: Console | None = None,
     force: bool = False,
     harvest_stats: Any = None,
+    on_round: OnEvent | None = None,
 ) -> PipelineResult:
-    """Run every stage that is not current; returns what ran and the final report figures."""
-    from evals.report import report_json_extras, write_report
-    from synth.cli.progress import harvest_progress, step_progress
-    from synth.errors import ConfigError
-    from synth.harvest.cost_report import cost_report
-    from synth.harvest.engine import HarvestStats, harvest
+    """Run every stage that is not current; returns what ran and the final report figures.
+    With a `rounds:` section, the rounds (synth.cli.rounds) take the stages' place. The run
+    folder is held for the whole pipeline (synth.journal.lock)."""
+    with run_lock(cfg.run_dir, "run"):
+        return _run_pipeline(
+            cfg, console=console, force=force, harvest_stats=harvest_stats, on_round=on_round
+        )
 
+
+def _run_pipeline(
+    cfg: RunConfig,
+    *,
+    console: Console | None = None,
+    force: bool = False,
+    harvest_stats: Any = None,
+    on_round: OnEvent | None = None,
+) -> PipelineResult:
     console = console or Console(stderr=True)
     if cfg.student is None:
         raise ConfigError(
             f"{cfg.config_path}: student: required by distill run (the model to train)"
         )
-    stamps = Stamps(cfg.run_dir)
-    fps = fingerprints(cfg, stamps)
     result = PipelineResult(cfg)
+    if cfg.rounds is not None:
+        t0 = time.monotonic()
+        rounds = run_rounds(cfg, console=console, on_event=on_round)
+        result.records.append(
+            StageRecord(
+                "rounds",
+                "ran",
+                time.monotonic() - t0,
+                f"{len(rounds.rounds)} rounds; {rounds.stopped}",
+            )
+        )
+        return _report(cfg, result)
+    stamps = Stamps(cfg.paths.stamps)
+    fps = fingerprints(cfg, stamps)
 
     def stage(name: str, fn: Callable[[], str]) -> None:
         fp = fps[name]()
@@ -156,24 +186,18 @@ def run_pipeline(
 
     def do_harvest() -> str:
         stats = harvest_stats or HarvestStats()
-        r = harvest(cfg, stats=stats, progress=lambda s: harvest_progress(s, console))
+        r = run_harvest(cfg, stats=stats, progress=lambda s: harvest_progress(s, console))
         return f"{r.stats.done} answered now, {r.stats.failed} failed"
 
     def do_build() -> str:
-        from synth.dataset.builder import build
-
-        r = build(cfg)
+        r = build_dataset(cfg)
         return r.summary()
 
     def do_train() -> str:
-        from finetune.train import train
-
         with step_progress("train", console) as progress:
-            return train(cfg, progress=progress).describe()
+            return train_student(cfg, progress=progress).describe()
 
     def do_eval() -> str:
-        from evals.run import evaluate
-
         with step_progress("eval", console) as progress:
             return evaluate(cfg, progress=progress).describe()
 
@@ -181,9 +205,13 @@ def run_pipeline(
     stage("build", do_build)
     stage("train", do_train)
     stage("eval", do_eval)
+    return _report(cfg, result)
+
+
+def _report(cfg: RunConfig, result: PipelineResult) -> PipelineResult:
     t0 = time.monotonic()
-    html = cfg.run_dir / "report.html"
-    write_report(cfg, html_path=html, md_path=cfg.run_dir / "report.md")
+    html = cfg.paths.report_html
+    write_report(cfg, html_path=html, md_path=cfg.paths.report_md)
     result.records.append(StageRecord("report", "ran", time.monotonic() - t0, str(html)))
     result.html_path = html
     result.report = {**cost_report(cfg), **report_json_extras(cfg)}

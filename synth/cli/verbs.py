@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 
 from synth.errors import DistillError
+from synth.journal.lock import run_lock
 
 app = typer.Typer(
     add_completion=False,
@@ -48,6 +50,12 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except DistillError as e:
             fail(str(e), e.exit_code)
+        except sqlite3.DatabaseError as e:  # a journal damaged where only a later read sees it
+            fail(
+                f"a run's journal cannot be read ({e}): it is damaged or cut short; move "
+                "<run>/journal.sqlite aside (keep a copy) and run again",
+                2,
+            )
         except KeyboardInterrupt:
             err.print(
                 "[yellow]interrupted:[/] run the same command again to carry on where it stopped"
@@ -81,12 +89,19 @@ def harvest(
         ),
     ] = None,
     budget: Annotated[float | None, typer.Option("--budget", help="override budget_usd")] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="teacher.mode batch: submit the batches and exit; collect later"
+        ),
+    ] = False,
 ) -> None:
     """Send every input to the teacher once; resumable; never over budget."""
     from synth.cli.progress import harvest_progress
     from synth.harvest.engine import HarvestStats
     from synth.harvest.engine import dry_run as do_dry_run
     from synth.harvest.engine import harvest as do_harvest
+    from synth.harvest.estimate import current_mode, mode_estimates, mode_table
 
     overrides: dict[str, Any] = {}
     if inputs is not None:
@@ -106,6 +121,7 @@ def harvest(
             + (f"  (budget ${cfg.budget_usd:,.2f})" if cfg.budget_usd is not None else ""),
             highlight=False,
         )
+        out.print(mode_table(mode_estimates(cfg), current_mode(cfg)))
         return
     result = do_harvest(
         cfg,
@@ -113,18 +129,50 @@ def harvest(
         retry_failed=retry_failed,
         progress=lambda s: harvest_progress(s, err),
         add_to_plan=inputs is not None,  # another file: its answers join the dataset's
+        wait=not no_wait,
     )
     s = result.stats
+    if s.batches:
+        out.print(s.batches, highlight=False)
+    if result.status == "submitted":
+        out.print(
+            f"batches submitted; run distill harvest {config} again to collect their answers",
+            highlight=False,
+        )
+        return
+    if result.status == "pending":
+        out.print(
+            f"some items came back unanswered (expired, cancelled or a server error): run "
+            f"distill harvest {config} again to send them in new batches",
+            highlight=False,
+        )
+    unknown = (
+        f" (+ ${s.possibly_billed_usd:,.4f} possibly billed: timed out or dropped, worst case)"
+        if s.possibly_billed_usd
+        else ""
+    )
     out.print(
         f"harvest finished: {s.already_done + s.done:,}/{s.total:,} answered ({s.done:,} now), "
-        f"{s.failed:,} failed, ${s.spent_usd:,.4f} this run, {result.wall_s:.1f} s"
-        + (f" · failed items keep their reason: distill report {config}" if s.failed else ""),
+        f"{s.failed:,} failed, ${s.spent_usd:,.4f} this run{unknown}, {result.wall_s:.1f} s"
+        + (f" · failed items by reason: distill report {config}" if s.failed else ""),
         highlight=False,
     )
     if s.repeated_inputs:
         out.print(
             f"note: {s.repeated_inputs:,} input lines repeat an earlier line's prompt exactly; "
             "each was asked once",
+            highlight=False,
+        )
+    if s.usage_flagged:
+        err.print(
+            f"[yellow]warning:[/] {s.usage_flagged:,} answers came with usage missing or "
+            "impossible for their request: each is priced at its worst case",
+            highlight=False,
+        )
+    if s.failed_earlier:
+        err.print(
+            f"{s.failed_earlier:,} items failed in an earlier run and were not sent again: "
+            f"distill harvest {config} --retry-failed sends them (reasons: distill report {config})",
             highlight=False,
         )
 
@@ -140,8 +188,16 @@ def report(
     md: Annotated[Path | None, typer.Option(help="write a Markdown report here")] = None,
 ) -> None:
     """What the teacher cost; with the later stages, what the student costs and the gap."""
-    from synth.harvest.cost_report import cost_report, cost_table
+    from synth.harvest.cost_report import cost_report, cost_table, failures_table
 
+    for flag, target in (("--html", html), ("--md", md)):
+        if target is not None and target.is_dir():
+            fail(
+                f"{flag} {target}: is a folder; give a file name, e.g. {target / ('report' + flag[1:].replace('-', '.'))}",
+                2,
+            )
+        if target is not None and not target.parent.is_dir():
+            fail(f"{flag} {target}: folder {target.parent} does not exist; create it first", 2)
     cfg = _load(config)
     data = cost_report(cfg)
     if as_json or html or md:
@@ -156,6 +212,8 @@ def report(
             print(json.dumps(data, indent=2, default=str))
         return
     out.print(cost_table(data))
+    if (failed := failures_table(data, str(config))) is not None:
+        out.print(failed)
 
 
 @app.command()
@@ -171,7 +229,8 @@ def build(
     from synth.dataset.funnel import funnel_table
 
     cfg = _load(config)
-    result = do_build(cfg, push_to_hub=push_to_hub)
+    with run_lock(cfg.run_dir, "build"):  # not while a harvest writes the journal
+        result = do_build(cfg, push_to_hub=push_to_hub)
     out.print(funnel_table(result.funnel))
     out.print(f"dataset: {result.dataset_dir}  ({result.summary()})", highlight=False)
 
@@ -189,7 +248,7 @@ def train(
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
-    with step_progress("train", err) as progress:
+    with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
     out.print(result.describe(), highlight=False)
 

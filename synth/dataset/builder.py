@@ -21,6 +21,9 @@ A row (TRL conversational format, plus what eval and audits need):
                    every row (a field with mixed types stays in `input` only)
     teacher_model, key (the request hash), line (in the inputs file), group (near-duplicate
     group id), cost_usd (this answer's cost), logprobs (JSON string, when the teacher gave any)
+    teacher_dist   classification with logprobs: the teacher's {label: p} as JSON, read from the
+                   answer's top-K (synth.dataset.teacher_dist); null where too little of it fell
+                   on labels (`dataset.teacher_dist_min_mass`): that row trains on its hard label
 
 `push_to_hub` calls `DatasetDict.push_to_hub(repo)` after the dataset is saved: it needs a
 Hugging Face token (`hf auth login` or HF_TOKEN) and network access.
@@ -41,34 +44,23 @@ from typing import IO, Any
 
 import numpy as np
 
+from synth.answers import LabelMatcher, parse_json
 from synth.config import RunConfig
 from synth.dataset.config import DatasetConfig
 from synth.dataset.filters import Candidate, Filter, Reject, make_filters
 from synth.dataset.filters.base import canonical_json
 from synth.dataset.filters.dedup import input_text
-from synth.dataset.filters.json_schema import parse_json_answer
-from synth.dataset.filters.labels import LabelMatcher
 from synth.dataset.funnel import TEACHER, Funnel, Stage
 from synth.dataset.neardup import band_hashes, digest64, group_ids, lsh_params, signature
+from synth.dataset.rows import COLUMNS, LOGPROBS, TEACHER_DIST
 from synth.dataset.spill import Columns, FixedRows, as_int64
-from synth.dataset.splits import SPLITS, assign_splits
+from synth.dataset.splits import SPLITS, TEST, assign_splits, keep_fixed_test
+from synth.dataset.teacher_dist import label_distribution
 from synth.dataset.writer import DatasetDictWriter, export_jsonl
 from synth.errors import DistillError, StageError
+from synth.journal.rounds import fixed_test
 from synth.journal.store import Journal
 from synth.templates import Template, load_template
-
-RESERVED = (
-    "messages",
-    "label",
-    "parsed",
-    "input",
-    "teacher_model",
-    "key",
-    "line",
-    "group",
-    "cost_usd",
-    "logprobs",
-)
 
 
 @dataclass
@@ -79,6 +71,7 @@ class BuildResult:
     rejected_path: Path
     exports: list[Path] = field(default_factory=list)
     pushed_to: str | None = None
+    test_hashes: list[int] = field(default_factory=list)  # the test rows' input hashes
 
     def summary(self) -> str:
         splits = ", ".join(f"{k} {v:,}" for k, v in self.funnel.splits.items())
@@ -101,11 +94,12 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
     template = load_template(cfg.template, cfg.base_dir)
     for f in make_filters(cfg, template):  # a config mistake: one line before anything is read
         f.close()
-    build_dir = cfg.run_dir / "build"
+    paths = cfg.paths
+    build_dir = paths.build
     build_dir.mkdir(parents=True, exist_ok=True)
     for stale in build_dir.glob(".work-*"):  # left by a build that was killed
         shutil.rmtree(stale, ignore_errors=True)
-    dataset_dir = cfg.run_dir / "dataset"
+    dataset_dir = paths.dataset
 
     with (
         Journal(cfg.journal_path, readonly=True) as journal,
@@ -135,7 +129,7 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         rows = RowSpool(work / "rows.jsonl", template, cfg)
         filters = make_filters(cfg, template, work / "scratch")
         try:
-            with (work / "rejected.jsonl").open("w", encoding="utf-8") as rejected:
+            with (work / paths.rejected.name).open("w", encoding="utf-8") as rejected:
                 done = (
                     Candidate(item) for item in journal.iter_items(state="done", plan_only=True)
                 )
@@ -153,6 +147,11 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         funnel.teacher.cost_usd = funnel.cost_usd - answered - funnel.older_plan.cost_usd
 
         split, groups = rows.split(cfg.dataset)
+        ids = rows.columns_on_disk.column("id")
+        fixed = fixed_test(journal)  # active distillation: round 1's test split, kept
+        if fixed is not None:
+            split = keep_fixed_test(split, groups, ids, fixed)
+        test_hashes = ids[split == TEST].tolist()
         funnel.groups = rows.group_count
         funnel.splits = {name: int((split == i).sum()) for i, name in enumerate(SPLITS)}
         funnel.check()
@@ -162,16 +161,17 @@ def build(cfg: RunConfig, *, push_to_hub: str | None = None) -> BuildResult:
         exports = _export_jsonl(shards, staging) if cfg.dataset.export_jsonl else []
         # swap the results in only now: a failed build leaves the last good one in place
         _replace_dir(staging, dataset_dir)
-        os.replace(work / "rejected.jsonl", build_dir / "rejected.jsonl")
+        os.replace(work / paths.rejected.name, paths.rejected)
 
-    funnel_path = build_dir / "funnel.json"
+    funnel_path = paths.funnel
     funnel_path.write_text(json.dumps(funnel.to_dict(), indent=2) + "\n", encoding="utf-8")
     result = BuildResult(
         dataset_dir=dataset_dir,
         funnel=funnel,
         funnel_path=funnel_path,
-        rejected_path=build_dir / "rejected.jsonl",
+        rejected_path=paths.rejected,
         exports=[dataset_dir / p.name for p in exports],
+        test_hashes=test_hashes,
     )
     if push_to_hub:
         _push(dataset_dir, push_to_hub)
@@ -221,6 +221,7 @@ class RowSpool:
         self.count = 0
         self.cost_usd = Decimal(0)
         self.has_logprobs = False
+        self.min_mass = cfg.dataset.teacher_dist_min_mass
         self.field_types: dict[str, set[str]] = {}
         # per row, for the split: a label code in memory (4 bytes), and on disk a hash of the
         # input (the fields the template reads), its LSH bands and its MinHash signature
@@ -270,21 +271,20 @@ class RowSpool:
             parsed = c.parsed_json
             if parsed is None:
                 try:
-                    parsed = canonical_json(parse_json_answer(answer))
+                    parsed = canonical_json(parse_json(answer))
                 except ValueError:
                     parsed = None
             row["parsed"] = parsed
             answer = parsed or answer
-        messages = [
-            {"role": m["role"], "content": m["content"]}
-            for m in item.messages
-            if self.keep_system or m["role"] != "system"
-        ]
+        # without the system prompt the template's few-shot examples go too: both are the
+        # teacher's instructions, and the student trains on the input alone
+        kept = item.messages if self.keep_system else item.messages[-1:]
+        messages = [{"role": m["role"], "content": m["content"]} for m in kept]
         messages.append({"role": "assistant", "content": answer})
         row["messages"] = messages
         row["input"] = json.dumps(item.input, ensure_ascii=False)
         for k, v in item.input.items():
-            if k not in RESERVED:
+            if k not in COLUMNS:
                 kind = _kind(v)
                 self.field_types.setdefault(k, set()).add(kind)
                 if kind != "other":
@@ -297,7 +297,12 @@ class RowSpool:
         )
         if item.logprobs is not None:
             self.has_logprobs = True
-            row["logprobs"] = json.dumps(item.logprobs, ensure_ascii=False)
+            row[LOGPROBS] = json.dumps(item.logprobs, ensure_ascii=False)
+            if self.matcher is not None:
+                dist = label_distribution(
+                    item.logprobs, self.template.labels or [], min_mass=self.min_mass
+                )
+                row[TEACHER_DIST] = json.dumps(dist) if dist is not None else None
         return row
 
     def close(self) -> None:
@@ -353,7 +358,9 @@ class RowSpool:
             cost_usd=Value("float64"),
         )
         if self.has_logprobs:
-            cols["logprobs"] = Value("string")
+            cols[LOGPROBS] = Value("string")
+            if self.matcher is not None:
+                cols[TEACHER_DIST] = Value("string")
         return cols
 
 

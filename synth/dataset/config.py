@@ -221,7 +221,15 @@ class DatasetConfig(BaseModel):
     )
     export_jsonl: bool = Field(default=True, description="also write <run>/dataset/<split>.jsonl")
     system_prompt: bool = Field(
-        default=True, description="keep the template's system message in `messages`"
+        default=True,
+        description="keep the template's system message (and few-shot examples) in `messages`",
+    )
+    teacher_dist_min_mass: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="classification with logprobs: the least top-K probability on labels for a "
+        "row to get a soft label (teacher_dist); below it the row keeps its hard label only",
     )
 
     @model_validator(mode="after")

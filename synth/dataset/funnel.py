@@ -25,6 +25,8 @@ from typing import Any
 
 from rich.table import Table
 
+from synth.money import usd_float
+
 TEACHER = "teacher"
 OLDER_PLAN = "older plan"
 NOT_IN_PLAN = "not_in_last_plan"  # its one reason
@@ -48,7 +50,7 @@ class Stage:
         return {
             "name": self.name,
             "removed": self.removed,
-            "cost_usd": _money(self.cost_usd),
+            "cost_usd": usd_float(self.cost_usd),
             "cost_usd_exact": str(self.cost_usd),
             "reasons": dict(self.reasons.most_common()),
         }
@@ -94,15 +96,15 @@ class Funnel:
     def to_dict(self) -> dict[str, Any]:
         return {
             "items_in": self.items_in,
-            "cost_usd": _money(self.cost_usd),
+            "cost_usd": usd_float(self.cost_usd),
             "cost_usd_exact": str(self.cost_usd),
             "stages": [s.to_dict() for s in self.stages],
             "kept": self.kept,
-            "kept_cost_usd": _money(self.kept_cost_usd),
+            "kept_cost_usd": usd_float(self.kept_cost_usd),
             "kept_cost_usd_exact": str(self.kept_cost_usd),
             "splits": dict(self.splits),
             "groups": self.groups,
-            "orphaned_usd": _money(self.orphaned_usd),
+            "orphaned_usd": usd_float(self.orphaned_usd),
             "older_plan": self.older_plan.to_dict(),
         }
 
@@ -127,10 +129,6 @@ class Funnel:
             orphaned_usd=Decimal(str(d.get("orphaned_usd", 0))),
             older_plan=stage(older) if older else older_plan_stage(),
         )
-
-
-def _money(d: Decimal) -> float:
-    return float(d.quantize(Decimal("0.000000001")))
 
 
 def _usd(d: Decimal, places: int) -> str:

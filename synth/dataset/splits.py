@@ -62,3 +62,21 @@ def assign_splits(
         group_split[members[mid < cut_val]] = VALIDATION
         group_split[members[mid < cut_test]] = TEST
     return group_split[row_group], g
+
+
+def keep_fixed_test(
+    split: np.ndarray, groups: np.ndarray, input_hashes: np.ndarray, fixed: np.ndarray
+) -> np.ndarray:
+    """The split with a test set fixed earlier (active distillation's round 1) kept as it was.
+
+    Rows whose input is in `fixed` go to test, and no other row does; a row that is not in
+    `fixed` but shares a near-duplicate group with one that is goes to validation, so that no
+    paraphrase of a test item is trained on.
+    """
+    in_fixed = np.isin(input_hashes, fixed)
+    near_test = np.isin(groups, groups[in_fixed]) & ~in_fixed
+    out = split.copy()
+    out[(out == TEST) & ~in_fixed] = TRAIN
+    out[near_test] = VALIDATION
+    out[in_fixed] = TEST
+    return out

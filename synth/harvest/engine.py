@@ -15,6 +15,7 @@ sent or paid for again. The keys a harvest journals become the journal's plan, w
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -23,16 +24,30 @@ from decimal import Decimal
 from typing import Any
 
 from synth.config import RunConfig
-from synth.errors import AuthError, BudgetExceeded, ConfigError, ProviderError
+from synth.errors import (
+    AuthError,
+    BudgetExceeded,
+    ConfigError,
+    EndpointError,
+    Interrupted,
+    ProviderError,
+)
 from synth.harvest.budget import Budget
 from synth.harvest.limits import Limiter
 from synth.harvest.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
-from synth.harvest.providers import make_provider
-from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider
-from synth.harvest.retry import Decision, decide, retrying
+from synth.harvest.providers import api_key_for, make_provider
+from synth.harvest.providers.base import ChatRequest, ChatResponse, Provider, Usage
+from synth.harvest.retry import Decision, decide, retrying, systematic
+from synth.harvest.secrets import Redactor, redact
+from synth.harvest.usage_check import clamp, unbelievable
 from synth.inputs import render_records
+from synth.journal import queries
+from synth.journal.lock import run_lock
 from synth.journal.store import PLAN_EXTEND, PLAN_REPLACE, Journal, NewItem, request_key
 from synth.templates import Template, load_template
+
+#: the first attempts watched for one systematic failure (all alike: the run stops)
+SYSTEMATIC_PROBE = 5
 
 
 @dataclass
@@ -49,10 +64,20 @@ class HarvestStats:
     input_tokens: int = 0
     output_tokens: int = 0
     spent_usd: Decimal = Decimal(0)  # this run's settled cost
+    possibly_billed_usd: Decimal = Decimal(0)  # this run's attempts of unknown outcome
+    usage_flagged: int = 0  # answers whose usage was missing or absurd: priced at worst case
+    failed_earlier: int = 0  # failed items of earlier runs, not sent again without --retry-failed
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
     repeated_inputs: int = 0  # input lines whose prompt repeats an earlier line's: sent once
     budget_usd: Decimal | None = None
+    batches: str | None = None  # batch mode: batches and items per state, one line
     started: float = field(default_factory=time.monotonic)
+    limiter: Limiter | None = None  # set by the engine: the progress shows its pauses
+
+    def paused_for_s(self) -> float:
+        """How long the lane is held for the rate limit from now (0: not held)."""
+        lim = self.limiter
+        return max(0.0, lim.paused_until - time.monotonic()) if lim is not None else 0.0
 
     @property
     def remaining(self) -> int:
@@ -62,7 +87,7 @@ class HarvestStats:
 @dataclass
 class HarvestResult:
     stats: HarvestStats
-    status: str  # finished | budget
+    status: str  # always "finished": a budget stop raises BudgetExceeded, a refused key AuthError
     run_id: int
     wall_s: float
 
@@ -113,6 +138,8 @@ def plan(cfg: RunConfig) -> Plan:
             f"{cfg.config_path}: teacher.logprobs: the Anthropic API returns no log-probabilities; remove it"
         )
     price = resolve_price(t.provider, t.model, t.price, base_url=t.base_url)
+    if t.provider == "anthropic" and t.prompt_cache == "auto":
+        price = price.with_cache_writes(t.prompt_cache_ttl)  # a request may write the cache
     return Plan(cfg, template, params, max_out, price, template.json_schema)
 
 
@@ -139,7 +166,7 @@ def dry_run(cfg: RunConfig) -> DryRun:
     done: set[str] = set()
     if cfg.journal_path.exists():
         with Journal(cfg.journal_path, readonly=True) as j:
-            done = {r[0] for r in j.db.execute("SELECT key FROM items WHERE state = 'done'")}
+            done = queries.done_keys(j)
     n = already = est_in = worst_in = 0
     for item in iter_items(p):
         n += 1
@@ -150,7 +177,6 @@ def dry_run(cfg: RunConfig) -> DryRun:
         worst_in += max_prompt_tokens(item.request.messages, item.request.json_schema)
     to_send = n - already
     max_out = (p.max_output_tokens or 0) * to_send
-    from synth.harvest.providers.base import Usage
 
     est = p.price.cost(Usage(input_tokens=est_in, output_tokens=max_out // 2))
     worst = p.price.worst_case(worst_in, max_out)
@@ -160,8 +186,16 @@ def dry_run(cfg: RunConfig) -> DryRun:
 class Harvester:
     """One harvest run over a journal. `run()` returns when every item has ended."""
 
-    def __init__(self, p: Plan, journal: Journal, provider: Provider, stats: HarvestStats) -> None:
+    def __init__(
+        self,
+        p: Plan,
+        journal: Journal,
+        provider: Provider,
+        stats: HarvestStats,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.p = p
+        self.redact = redactor or Redactor()
         self.cfg = p.cfg
         self.journal = journal
         self.provider = provider
@@ -169,12 +203,18 @@ class Harvester:
         t = self.cfg.teacher
         # probe: with no rpm/tpm configured, one request learns the advertised limits first
         self.limiter = Limiter(t.concurrency, t.rpm, t.tpm, probe=True)
+        stats.limiter = self.limiter
         self.budget = Budget(self.cfg.budget_usd, journal.spent_usd())
         stats.prior_spent_usd = self.budget.spent
         stats.budget_usd = self.cfg.budget_usd
         self.run_id = 0
-        self.stop_reason: str | None = None  # "budget" | "auth"
+        self.stop_reason: str | None = None  # "budget" | "auth" | "systematic" | "error"
         self.auth_error: str | None = None
+        self.systematic: str | None = None  # why every first request failed alike
+        self.crash: BaseException | None = None  # a bug in the engine: re-raised by run()
+        self._first: list[str | None] = []  # the systematic reason of each first attempt
+        self._probe_failed: list[str] = []  # items failed meanwhile, for a systematic reason
+        self._probe_n = max(1, min(SYSTEMATIC_PROBE, stats.total - stats.already_done))
 
     async def run(self) -> str:
         t = self.cfg.teacher
@@ -198,6 +238,8 @@ class Harvester:
             for _ in workers:
                 await queue.put(None)
             await asyncio.gather(*workers)
+            if self.crash is not None:
+                raise self.crash
         except BaseException:
             for w in workers:
                 w.cancel()
@@ -208,6 +250,8 @@ class Harvester:
             if ticker:
                 ticker.cancel()
         status = self.stop_reason or "finished"
+        if status == "systematic":  # they failed for the endpoint, not for themselves
+            self.journal.requeue_failed(self._probe_failed)
         self.journal.end_run(self.run_id, status)
         return status
 
@@ -232,9 +276,17 @@ class Harvester:
         while (job := await queue.get()) is not None:
             if self.stop_reason:
                 continue  # drain: the run is stopping, these stay pending
-            await self._answer(*job)
+            try:
+                await self._answer(*job)
+            except Exception as exc:  # a bug: stop the run and show it, never hang the queue
+                self.crash = self.crash or exc
+                self.stop_reason = "error"
 
     async def _answer(self, key: str, request: dict[str, Any]) -> None:
+        """One item, attempt by attempt. Each attempt holds its own worst case: an attempt
+        whose outcome is unknown (timed out, dropped, unreadable) keeps it as possibly billed,
+        and the retry reserves anew; when the budget cannot cover another attempt, the item
+        goes back to pending and the run stops for the budget."""
         req = ChatRequest(**request)
         max_out = self.p.max_output_tokens or 0
         prompt_bound = max_prompt_tokens(req.messages, req.json_schema)
@@ -247,81 +299,201 @@ class Harvester:
             return
         self.journal.mark_in_flight(key, worst)
         self.stats.in_flight += 1
-        started = time.time()
-        attempt_started = [started]
+        a = _Attempt(worst=worst, started_at=time.time())
 
         async def on_retry(err: ProviderError, decision: Decision, wait: float) -> None:
             outcome = "rate_limited" if decision.rate_limited else "retry"
             self.journal.record_attempt(
-                key, self.run_id, attempt_started[0], outcome, err.status, str(err)
+                key,
+                self.run_id,
+                a.started_at,
+                outcome,
+                err.status,
+                decision.reason,
+                possibly_billed_usd=a.take_possibly_billed(),
             )
-            attempt_started[0] = time.time() + wait
+            a.started_at = time.time() + wait
             self.stats.retries += 1
             self.limiter.observe(err.headers)
             if decision.rate_limited:
                 self.stats.rate_limited += 1
-                self.limiter.on_rate_limited(wait)
+                self.limiter.on_rate_limited(wait, err.headers)
             elif decision.overloaded:
                 self.limiter.on_overloaded()
+            else:
+                self.limiter.on_failed()
 
         try:
-            response = await self._send(req, prompt_bound + max_out, on_retry)
+            response = await self._send(req, prompt_bound + max_out, a, on_retry)
+        except _NoMoney:
+            # the budget cannot cover another attempt: the item waits for a bigger budget
+            self.stats.in_flight -= 1
+            self.stop_reason = self.stop_reason or "budget"
+            self.journal.mark_interrupted(
+                key, run_id=self.run_id, started_at=a.started_at, possibly_billed_usd=None
+            )
+            return
         except ProviderError as err:
             decision = decide(err)
             self.stats.in_flight -= 1
-            if decision.stop_run:
-                self.stop_reason = "auth"
-                self.auth_error = str(err)
+            possibly = a.take_possibly_billed()
+            if a.held:
+                await self.budget.release(worst)
+                a.held = False
+            if self.stopped_for("systematic") and systematic(err):
+                # the run stops for a wrong endpoint: the item waits for the fixed one
                 self.journal.mark_failed(
                     key,
-                    str(err),
+                    decision.reason,
                     run_id=self.run_id,
-                    started_at=attempt_started[0],
+                    started_at=a.started_at,
+                    status=err.status,
+                    state="pending",
+                    possibly_billed_usd=possibly,
+                )
+                return
+            if decision.stop_run:
+                self.stop_reason = "auth"
+                self.auth_error = redact(str(err))
+                self.journal.mark_failed(
+                    key,
+                    decision.reason,
+                    run_id=self.run_id,
+                    started_at=a.started_at,
                     status=err.status,
                     outcome="auth",
                     state="pending",
+                    possibly_billed_usd=possibly,
                 )
-                await self.budget.release(worst)
                 return
             self.journal.mark_failed(
                 key,
-                str(err) or decision.reason,
+                decision.reason,
                 run_id=self.run_id,
-                started_at=attempt_started[0],
+                started_at=a.started_at,
                 status=err.status,
                 outcome="rate_limited" if decision.rate_limited else "failed",
+                possibly_billed_usd=possibly,
             )
+            if systematic(err) and len(self._first) <= self._probe_n:
+                self._probe_failed.append(key)  # back to pending if the run stops for it
             if decision.rate_limited:
                 self.stats.rate_limited += 1
             self.stats.failed += 1
-            await self.budget.release(worst)
             return
         except asyncio.CancelledError:
-            # Left in flight on purpose: the next run counts its worst case as possibly billed.
+            # A clean stop: an attempt on the wire may be billed (its worst case is recorded),
+            # an item only waiting (for a retry, the limiter, money) goes back as it was.
             self.stats.in_flight -= 1
+            self.journal.mark_interrupted(
+                key,
+                run_id=self.run_id,
+                started_at=a.started_at,
+                possibly_billed_usd=worst if a.on_wire else a.take_possibly_billed(),
+            )
             raise
-        cost = self.p.price.cost(response.usage)
+        flag = unbelievable(response.usage, prompt_bound, self.p.max_output_tokens)
+        if flag is None:
+            cost = self.p.price.cost(response.usage)
+        else:  # the budget never trusts a number it cannot believe
+            cost = worst
+            response.usage = clamp(response.usage, prompt_bound, self.p.max_output_tokens)
+            self.stats.usage_flagged += 1
         self.journal.mark_done(
-            key, response, cost, run_id=self.run_id, started_at=attempt_started[0]
+            key,
+            response,
+            cost,
+            run_id=self.run_id,
+            started_at=a.started_at,
+            full_price_usd=self.p.price.full_price(response.usage, cost),
+            flag=flag,
         )
         await self.budget.settle(worst, cost)
+        a.held = False
         self.stats.in_flight -= 1
         self.stats.done += 1
         self.stats.input_tokens += response.usage.input_tokens
         self.stats.output_tokens += response.usage.output_tokens
         self.stats.spent_usd += cost
 
-    async def _send(self, req: ChatRequest, tokens_bound: int, on_retry: Any) -> ChatResponse:
-        async for attempt in retrying(self.cfg.teacher.max_attempts, on_retry=on_retry):
+    async def _send(
+        self, req: ChatRequest, tokens_bound: int, a: _Attempt, on_retry: Any
+    ) -> ChatResponse:
+        async for attempt in retrying(
+            self.cfg.teacher.max_attempts, on_retry=on_retry, escalate=self.limiter.failing
+        ):
             with attempt:
                 if self.stop_reason == "auth":
                     raise ProviderError("run stopped: the key was refused", status=401)
+                if not a.held:  # a retry: its own worst case, or no attempt at all
+                    if self.stop_reason or not await self.budget.reserve(a.worst):
+                        raise _NoMoney
+                    if self.stop_reason:
+                        await self.budget.release(a.worst)
+                        raise _NoMoney
+                    a.held = True
                 async with self.limiter.slot(tokens_bound) as permit:
-                    response = await self.provider.complete(req)
-                    permit.settle(response.usage.input_tokens + response.usage.output_tokens)
+                    a.on_wire = True
+                    try:
+                        response = await self.provider.complete(req)
+                    except ProviderError as err:
+                        # the one place a provider's text enters the engine: keys out here
+                        self.redact.error(err)
+                        a.on_wire = False
+                        await self._end_failed_attempt(a, err)
+                        raise
+                    a.on_wire = False
+                    used = response.usage.input_tokens + response.usage.output_tokens
+                    permit.settle(min(max(used, 0), tokens_bound))
+                self._first_outcome(None)
                 self.limiter.observe(response.headers)
                 self.limiter.on_success()
         return response
+
+    async def _end_failed_attempt(self, a: _Attempt, err: ProviderError) -> None:
+        """The money of an attempt that failed: released when nothing was generated, kept as
+        possibly billed (spent, from now on) when the outcome is unknown."""
+        a.held = False
+        self._first_outcome(systematic(err))
+        if err.may_be_billed:
+            await self.budget.settle(a.worst, a.worst)
+            a.possibly_billed = a.worst
+            self.stats.possibly_billed_usd += a.worst
+        else:
+            await self.budget.release(a.worst)
+
+    def stopped_for(self, reason: str) -> bool:
+        # a method, not an inline comparison: the stop reason changes across awaits
+        return self.stop_reason == reason
+
+    def _first_outcome(self, reason: str | None) -> None:
+        """The first attempts' outcomes: when they all failed the same systematic way (nothing
+        listening, 404, an HTML page), no later request will fare better; stop the run."""
+        if len(self._first) >= self._probe_n:
+            return
+        self._first.append(reason)
+        if len(self._first) == self._probe_n and reason and set(self._first) == {reason}:
+            self.stop_reason = self.stop_reason or "systematic"
+            self.systematic = reason
+
+
+class _NoMoney(Exception):
+    """A retry's worst case does not fit the budget (or the run is stopping): not sent."""
+
+
+@dataclass
+class _Attempt:
+    """The money and the state of an item's current attempt."""
+
+    worst: Decimal
+    started_at: float
+    held: bool = True  # its worst case is reserved in the budget
+    on_wire: bool = False  # sent, no answer yet
+    possibly_billed: Decimal | None = None  # the last failed attempt's unknown worst case
+
+    def take_possibly_billed(self) -> Decimal | None:
+        out, self.possibly_billed = self.possibly_billed, None
+        return out
 
 
 async def harvest_async(
@@ -332,19 +504,23 @@ async def harvest_async(
     provider: Provider | None = None,
     progress: Callable[[HarvestStats], AbstractContextManager[Any]] | None = None,
     add_to_plan: bool = False,
+    wait: bool = True,
 ) -> HarvestResult:
     """Check everything, journal every item, then send what is not answered yet.
     `progress(stats)` (a context manager, e.g. synth.cli.progress.harvest_progress) is entered
     only once the inputs are validated, so a user's mistake prints one line and nothing else.
     The items journaled become the journal's plan (what build reads); `add_to_plan=True`
-    (another inputs file, `--inputs`) adds them to the plan instead of replacing it."""
+    (another inputs file, `--inputs`) adds them to the plan instead of replacing it.
+    `teacher.mode: batch` sends through the provider's batch API (synth.harvest.batch);
+    `wait=False` then submits and returns (status 'submitted')."""
     p = plan(cfg)
     own_provider = provider is None
     provider = provider or make_provider(cfg.teacher)  # AuthError here: no key, nothing sent
     stats = stats or HarvestStats()
     t0 = time.monotonic()
+    terminated = _on_sigterm_cancel()
     try:
-        with Journal(cfg.journal_path) as journal:
+        with run_lock(cfg.run_dir, "harvest"), Journal(cfg.journal_path) as journal:
             # every line checked before anything is sent; the plan changes only then
             rendered = [0]
 
@@ -356,29 +532,93 @@ async def harvest_async(
             journal.add_items(counted(), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
             if retry_failed:
                 journal.retry_failed()
+            else:
+                stats.failed_earlier = journal.count("failed", current=True)
             stats.total = journal.count(current=True)
             # same prompt, same key: one request; said, so that a count never surprises
             stats.repeated_inputs = (rendered[0] - stats.total) // cfg.teacher.samples_per_input
             stats.already_done = journal.count("done", current=True)
-            h = Harvester(p, journal, provider, stats)
-            with progress(stats) if progress else nullcontext():
-                status = await h.run()
+            auth_error: str | None = ""
+            if cfg.teacher.mode == "batch":  # another sender, the same journal and budget
+                from synth.harvest.batch import send_batches
+
+                with progress(stats) if progress else nullcontext():
+                    status, run_id = await send_batches(p, journal, provider, stats, wait=wait)
+            else:
+                h = Harvester(p, journal, provider, stats, Redactor(_key_or_none(cfg)))
+                with progress(stats) if progress else nullcontext():
+                    try:
+                        status = await h.run()
+                    except asyncio.CancelledError:
+                        if not terminated():
+                            raise
+                        raise Interrupted(
+                            "terminated (SIGTERM): the run stopped cleanly; run the same command "
+                            "again to carry on where it stopped"
+                        ) from None
+                run_id, auth_error = h.run_id, h.auth_error
+                if status == "systematic":
+                    left = journal.count("pending", current=True)
+                    raise EndpointError(
+                        f"the first {h._probe_n} requests all failed the same way: "
+                        f"{h.systematic}; stopped, {left} items left pending (nothing is lost: "
+                        "fix it and run the same command)"
+                    )
             if status == "auth":
                 raise AuthError(
-                    f"the teacher refused the key in ${cfg.teacher.key_env} ({h.auth_error}): check the key "
+                    f"the teacher refused the key in ${cfg.teacher.key_env} ({auth_error}): check the key "
                     "and its access to this model; nothing more was sent"
                 )
             if status == "budget":
                 left = journal.count("pending", current=True)
-                spent = journal.spent_usd()
-                raise BudgetExceeded(
-                    f"budget_usd {cfg.budget_usd} reached: ${spent:.4f} committed, {left} items not sent; "
-                    "raise budget_usd and run the same command to continue"
+                t = journal.totals()
+                unknown = (
+                    f" + ${t['possibly_billed_usd']:.4f} possibly billed (timed out or dropped, "
+                    "at their worst case)"
+                    if t["possibly_billed_usd"]
+                    else ""
                 )
-            return HarvestResult(stats, status, h.run_id, time.monotonic() - t0)
+                raise BudgetExceeded(
+                    f"budget_usd {cfg.budget_usd} reached: ${t['cost_usd']:.4f} settled{unknown}, "
+                    f"{left} items not sent; raise budget_usd and run the same command to continue"
+                )
+            return HarvestResult(stats, status, run_id, time.monotonic() - t0)
     finally:
+        _restore_sigterm()
         if own_provider:
             await provider.aclose()
+
+
+def _key_or_none(cfg: RunConfig) -> str | None:
+    try:
+        return api_key_for(cfg.teacher)
+    except AuthError:
+        return None
+
+
+def _on_sigterm_cancel() -> Callable[[], bool]:
+    """SIGTERM stops the harvest as Ctrl-C does: the main task is cancelled, every worker
+    journals where it stood. Returns whether SIGTERM came. (Only in the main thread.)"""
+    came = [False]
+    task = asyncio.current_task()
+
+    def on_term() -> None:
+        came[0] = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_term)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass  # not the main thread, or no signals here: SIGTERM keeps its default
+    return lambda: came[0]
+
+
+def _restore_sigterm() -> None:
+    try:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
 
 
 def harvest(cfg: RunConfig, **kwargs: Any) -> HarvestResult:

@@ -1,13 +1,15 @@
 """What the teacher costs, in `Decimal` dollars: prices are reviewed data, not code.
 
 A price comes from `teacher.price` in the config when given, else from the `genai-prices`
-table (maintained upstream, cached-input prices included). A model the table does not know,
-with no override, is an error before anything is sent: a budget is only a guarantee when
-every token has a price.
+table (maintained upstream: cache reads, cache writes at their 5-minute and 1-hour rates,
+long-context tiers and batch prices included), whose own `calc_price` does the arithmetic.
+A model the table does not know, with no override, is an error before anything is sent: a
+budget is only a guarantee when every token has a price.
 
-    price = resolve_price("openai", "gpt-4o-mini", None, base_url=None)
-    price.cost(Usage(input_tokens=1000, cached_input_tokens=400, output_tokens=100))
-    price.worst_case(max_prompt_tokens(messages), max_tokens)     # what the budget reserves
+    price = resolve_price("anthropic", "claude-haiku-4-5", None, base_url=None)
+    price.cost(Usage(input_tokens=2000, cached_input_tokens=1000, cache_write_tokens=500))
+    price.with_cache_writes("5m").worst_case(max_prompt_tokens(messages), max_tokens)
+    price.batched()           # the same model through the provider's batch API
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from synth.config import PriceConfig
 from synth.errors import PricingError
@@ -31,6 +33,14 @@ ZERO = Decimal(0)
 #: our provider names → genai-prices provider ids
 PROVIDER_IDS = {"openai": "openai", "anthropic": "anthropic"}
 
+#: the providers' published batch discount (OpenAI Batch, Anthropic Message Batches), used
+#: where the table has no batch price for a model and the config gives none
+PUBLISHED_BATCH_FACTOR = Decimal("0.5")
+#: Anthropic's published cache-write multipliers of the input price, for a config override
+#: that gives no cache-write price of its own
+CACHE_WRITE_5M_FACTOR = Decimal("1.25")
+CACHE_WRITE_1H_FACTOR = Decimal("2")
+
 #: tokens a chat template adds per message (role markers, separators) and per request
 #: (start of the answer), generous for every template we know
 MESSAGE_OVERHEAD_TOKENS = 8
@@ -38,57 +48,140 @@ REQUEST_OVERHEAD_TOKENS = 16
 #: structured output: the provider feeds the schema to the model, wrapped in instructions
 SCHEMA_OVERHEAD_TOKENS = 512
 
+CacheWrites = Literal["5m", "1h"] | None
+
 
 @dataclass(frozen=True)
-class Tier:
-    """Long-context pricing: above `above_input_tokens` prompt tokens, these prices apply to
-    the whole request (the "cliff" model of OpenAI's and Anthropic's long-context prices)."""
+class TableRef:
+    """Where genai-prices prices this model: its provider id and model id."""
 
-    above_input_tokens: int
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal
-    cached_input_per_mtok: Decimal
+    provider_id: str
+    model_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Price:
-    """USD per million tokens. `input_tokens` of a usage counts cached tokens too: those are
-    billed at `cached_input_per_mtok`, the rest at `input_per_mtok`. `per_hour` prices a
-    self-hosted endpoint by wall time (the engine adds it); `free` endpoints cost nothing."""
+    """USD per million tokens. `input_tokens` of a usage counts every prompt token: the cache
+    reads (`cached_input_tokens`) and writes (`cache_write_tokens`, of which
+    `cache_write_1h_tokens` at the 1-hour rate) are billed at their own prices, the rest at
+    `input_per_mtok`. A table price (`table` set) is computed by genai-prices itself; the
+    per-token fields then show its base rates. `per_hour` prices a self-hosted endpoint by wall
+    time (the engine adds it); `free` endpoints cost nothing. `batch` prices the provider's
+    batch API; `cache_writes` says which cache writes a request may cause, for `worst_case`."""
 
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal
+    cache_write_per_mtok: Decimal | None = None  # default: the input price × 1.25
+    cache_write_1h_per_mtok: Decimal | None = None  # default: the input price × 2
     per_hour: Decimal | None = None
     free: bool = False
     source: str  # where the price came from, for the report: "teacher.price", "genai-prices ..."
-    tiers: tuple[Tier, ...] = ()  # ascending `above_input_tokens`
+    table: TableRef | None = None
+    batch: bool = False
+    batch_factor: Decimal | None = None  # overrides the table's batch price when set
+    cache_writes: CacheWrites = None
 
-    def _rates(self, input_tokens: int) -> tuple[Decimal, Decimal, Decimal]:
-        rates = (self.input_per_mtok, self.output_per_mtok, self.cached_input_per_mtok)
-        for tier in self.tiers:
-            if input_tokens > tier.above_input_tokens:
-                rates = (tier.input_per_mtok, tier.output_per_mtok, tier.cached_input_per_mtok)
-        return rates
+    # ------------------------------------------------------------------ variants
+
+    def batched(self) -> Price:
+        return replace(self, batch=True, source=self.source + " · batch")
+
+    def with_cache_writes(self, ttl: CacheWrites) -> Price:
+        return replace(self, cache_writes=ttl)
+
+    # ------------------------------------------------------------------ arithmetic
 
     def cost(self, usage: Usage) -> Decimal:
-        cached = min(usage.cached_input_tokens, usage.input_tokens)
-        inp, out, cache = self._rates(usage.input_tokens)
-        return (
-            (usage.input_tokens - cached) * inp + cached * cache + usage.output_tokens * out
-        ) / MTOK
+        if self.free:
+            return ZERO
+        if self.table is not None:
+            return self._table_cost(usage)
+        return self._override_cost(usage)
+
+    def uncached_cost(self, usage: Usage) -> Decimal:
+        """What the same tokens would have cost with no prompt caching at all."""
+        return self.cost(Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens))
+
+    def full_price(self, usage: Usage, cost: Decimal) -> Decimal | None:
+        """What `usage` would have cost online with no prompt cache, or None when that is
+        `cost` (nothing cached or written): the journal's record of what caching saved."""
+        if not (usage.cached_input_tokens or usage.cache_write_tokens or self.batch):
+            return None
+        return replace(self, batch=False).uncached_cost(usage)
 
     def worst_case(self, input_tokens: int, max_output_tokens: int) -> Decimal:
         """An upper bound of `cost` for any usage of at most these many tokens: every input
-        token uncached, every allowed output token produced, at the dearest applicable tier."""
-        applicable = [self._rates(0)] + [
-            self._rates(t.above_input_tokens + 1)
-            for t in self.tiers
-            if input_tokens > t.above_input_tokens
-        ]
-        inp = max(max(r[0], r[2]) for r in applicable)  # a cached price above the input one?
-        out = max(r[1] for r in applicable)
-        return (input_tokens * inp + max_output_tokens * out) / MTOK
+        token at the dearest rate a request may be billed (uncached, or written to the cache
+        when this price allows cache writes), every allowed output token produced, at the
+        dearest applicable long-context tier."""
+        candidates = [Usage(input_tokens=input_tokens, output_tokens=max_output_tokens)]
+        if self.cache_writes is not None:
+            candidates.append(
+                Usage(
+                    input_tokens=input_tokens,
+                    output_tokens=max_output_tokens,
+                    cache_write_tokens=input_tokens,
+                    cache_write_1h_tokens=input_tokens if self.cache_writes == "1h" else 0,
+                )
+            )
+        # a cached price above the input one would be a table error; bound it all the same
+        candidates.append(
+            Usage(
+                input_tokens=input_tokens,
+                output_tokens=max_output_tokens,
+                cached_input_tokens=input_tokens,
+            )
+        )
+        return max(self.cost(u) for u in candidates)
+
+    def _table_cost(self, usage: Usage) -> Decimal:
+        from genai_prices import Usage as TableUsage
+        from genai_prices import calc_price
+
+        assert self.table is not None
+        read = min(usage.cached_input_tokens, usage.input_tokens)
+        write = min(usage.cache_write_tokens, usage.input_tokens - read)
+        write_1h = min(usage.cache_write_1h_tokens, write)
+        table_usage = TableUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+            cache_write_1h_tokens=write_1h,
+        )
+        batch_by_factor = self.batch and self.batch_factor is not None
+        context = {"processing": "batch"} if self.batch and not batch_by_factor else None
+        total = calc_price(
+            table_usage,
+            self.table.model_id,
+            provider_id=self.table.provider_id,
+            price_context=context,
+        ).total_price
+        if batch_by_factor:
+            assert self.batch_factor is not None
+            return total * self.batch_factor
+        return total
+
+    def _override_cost(self, usage: Usage) -> Decimal:
+        read = min(usage.cached_input_tokens, usage.input_tokens)
+        write = min(usage.cache_write_tokens, usage.input_tokens - read)
+        write_1h = min(usage.cache_write_1h_tokens, write)
+        w5 = self.cache_write_per_mtok
+        w1h = self.cache_write_1h_per_mtok
+        w5 = w5 if w5 is not None else self.input_per_mtok * CACHE_WRITE_5M_FACTOR
+        w1h = w1h if w1h is not None else self.input_per_mtok * CACHE_WRITE_1H_FACTOR
+        total = (
+            (usage.input_tokens - read - write) * self.input_per_mtok
+            + read * self.cached_input_per_mtok
+            + (write - write_1h) * w5
+            + write_1h * w1h
+            + usage.output_tokens * self.output_per_mtok
+        ) / MTOK
+        if self.batch:
+            factor = self.batch_factor if self.batch_factor is not None else PUBLISHED_BATCH_FACTOR
+            total *= factor
+        return total
 
 
 # --------------------------------------------------------------------------- resolution
@@ -102,6 +195,8 @@ def _from_override(p: PriceConfig) -> Price:
             input_per_mtok=ZERO,
             output_per_mtok=ZERO,
             cached_input_per_mtok=ZERO,
+            cache_write_per_mtok=ZERO,
+            cache_write_1h_per_mtok=ZERO,
             free=True,
             source="teacher.price (free)",
         )
@@ -112,7 +207,10 @@ def _from_override(p: PriceConfig) -> Price:
         input_per_mtok=inp,
         output_per_mtok=out,
         cached_input_per_mtok=cached,
+        cache_write_per_mtok=p.cache_write_per_mtok,
+        cache_write_1h_per_mtok=p.cache_write_1h_per_mtok,
         per_hour=p.per_hour,
+        batch_factor=p.batch_factor,
         source="teacher.price",
     )
 
@@ -132,16 +230,11 @@ def _table_provider(provider: str, base_url: str | None) -> tuple[Any, bool]:
     return found, not base_url
 
 
-def _tiered(value: Any) -> tuple[Decimal | None, dict[int, Decimal]]:
-    """A genai-prices price (a Decimal, or tiered prices) as (base, {tier start: price})."""
+def _base(value: Any) -> Decimal | None:
+    """A genai-prices price (a Decimal, or tiered prices) as its base rate."""
     if value is None or isinstance(value, Decimal):
-        return value, {}
-    return value.base, {t.start: t.price for t in value.tiers}
-
-
-def _at(base: Decimal, tiers: dict[int, Decimal], start: int) -> Decimal:
-    below = [s for s in tiers if s <= start]
-    return tiers[max(below)] if below else base
+        return value
+    return Decimal(value.base)
 
 
 def _from_table(provider: str, model: str, base_url: str | None) -> Price | None:
@@ -151,35 +244,29 @@ def _from_table(provider: str, model: str, base_url: str | None) -> Price | None
     info = table_provider.find_model(model) if table_provider else None
     if info is None:
         return None
-    prices = info.get_prices(datetime.now(tz=UTC))
-    inp, inp_tiers = _tiered(prices.input_mtok)
-    out, out_tiers = _tiered(prices.output_mtok)
-    cache, cache_tiers = _tiered(prices.cache_read_mtok)
+    now = datetime.now(tz=UTC)
+    prices = info.get_prices(now)
+    inp, out = _base(prices.input_mtok), _base(prices.output_mtok)
     if inp is None and out is None:
         return None  # an audio/image/embedding-only entry: no chat price
     inp = inp if inp is not None else ZERO
     out = out if out is not None else ZERO
-    if cache is None:
-        cache, cache_tiers = inp, inp_tiers
-    starts = sorted(set(inp_tiers) | set(out_tiers) | set(cache_tiers))
-    tiers = tuple(
-        Tier(
-            above_input_tokens=s,
-            input_per_mtok=_at(inp, inp_tiers, s),
-            output_per_mtok=_at(out, out_tiers, s),
-            cached_input_per_mtok=_at(cache, cache_tiers, s),
-        )
-        for s in starts
-    )
+    cache = _base(prices.cache_read_mtok)
+    write = _base(prices.cache_write_mtok)
     source = f"genai-prices {__version__}: {table_provider.id}/{info.id}"
     if not official:
         source += f" (the price of {table_provider.name}'s API; the endpoint is {base_url})"
+    # no batch variant in the table: the provider's published discount
+    batch_known = info.get_prices(now, {"processing": "batch"}) != prices
     return Price(
         input_per_mtok=inp,
         output_per_mtok=out,
-        cached_input_per_mtok=cache,
+        cached_input_per_mtok=cache if cache is not None else inp,
+        cache_write_per_mtok=write if write is not None else inp,
+        cache_write_1h_per_mtok=_base(getattr(prices, "cache_write_1h_mtok", None)),
         source=source,
-        tiers=tiers,
+        table=TableRef(table_provider.id, info.id),
+        batch_factor=None if batch_known else PUBLISHED_BATCH_FACTOR,
     )
 
 
@@ -187,8 +274,9 @@ def resolve_price(
     provider: str, model: str, override: PriceConfig | None, *, base_url: str | None
 ) -> Price:
     """The price of `model`: `override` (teacher.price) first, else the genai-prices table.
-    Raises PricingError when neither knows it, before any request is sent."""
-    if override is not None:
+    An override that gives only `batch_factor` keeps the table's prices with that batch
+    discount. Raises PricingError when neither knows it, before any request is sent."""
+    if override is not None and override.gives_prices:
         return _from_override(override)
     price = _from_table(provider, model, base_url)
     if price is None:
@@ -196,6 +284,8 @@ def resolve_price(
             f"no price known for {provider} model '{model}': add teacher.price: "
             "{input_per_mtok: ..., output_per_mtok: ...} (or free: true for a local server)"
         )
+    if override is not None and override.batch_factor is not None:
+        price = replace(price, batch_factor=override.batch_factor)
     return price
 
 

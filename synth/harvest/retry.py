@@ -10,29 +10,30 @@ tenacity for the engine. The SDKs' own retries are off, so this is the only plac
     retry-after > MAX_RETRY_AFTER_S     fail the item, saying how long the provider asked for
     x-should-retry: true | false        the provider's word, obeyed
     408, 409, 429, 5xx (529 included)   retry (429: the lane slows down; 503/529: overloaded)
-    timeout, dropped connection         retry
+    timeout, dropped connection         retry (the attempt's worst case stays possibly billed)
+    bad_response (a 200 that is no      retry, as a server error (its worst case stays
+      answer: HTML, cut JSON, ...)        possibly billed)
     400, 404, 422, other 4xx            fail the item with the provider's message
-    bad_response                        fail the item (the answer may already be billed)
+
+`systematic(err)` says when a failure is one that every request will meet alike (nothing
+listening, a wrong URL, a page instead of the API): the engine stops early when the first
+requests all fail that way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import inspect
-import math
 import random
-import re
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Protocol
 
 import tenacity
 
 from synth.errors import ProviderError
-from synth.harvest.limits import rate_limit_windows
+from synth.harvest.headers import rate_limit_windows, retry_after_s
+from synth.harvest.secrets import redact
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 #: servers that say "too busy" (vLLM, Ollama, llama.cpp answer 503; Anthropic 529)
@@ -55,41 +56,6 @@ class Decision:
     stop_run: bool  # no item can succeed (a bad key, no credit): stop everything
     reason: str  # the one line recorded for the attempt, or for the failed item
     overloaded: bool = False  # a 503/529: the lane should lower its concurrency
-
-
-def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The wait a response asked for: `retry-after-ms`, else `retry-after` as seconds or an
-    HTTP date (`now`: wall-clock epoch seconds). None when absent, unparseable or negative."""
-    h = {k.lower(): v for k, v in headers.items()}
-    for key, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = h.get(key)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except ValueError:
-            continue
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    value = h.get("retry-after")
-    if value is None:
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # "-0000" means UTC with no claim about the local zone
-        when = when.replace(tzinfo=UTC)
-    seconds = when.timestamp() - (time.time() if now is None else now)
-    return seconds if seconds >= 0 else None
-
-
-_KEY_LIKE = re.compile(r"\b(sk|sk-ant|key)-[A-Za-z0-9_*-]{4,}")
-
-
-def redact(text: str) -> str:
-    """Providers echo a masked key in auth errors ("Incorrect API key provided: sk-pr****abcd");
-    even a masked key stays out of the journal."""
-    return _KEY_LIKE.sub("<key>", text)
 
 
 def _is_quota(err: ProviderError) -> bool:
@@ -134,9 +100,26 @@ def decide(err: ProviderError) -> Decision:
     if header in ("true", "false"):
         retry = header == "true"
         return verdict(retry, f"{msg} (provider says: {'retry' if retry else 'do not retry'})")
+    if err.kind == "bad_response":
+        return verdict(True)
     if status is None:
         return verdict(err.kind in ("timeout", "connection"))
     return verdict(status in RETRYABLE_STATUS or status >= 500)
+
+
+def systematic(err: ProviderError) -> str | None:
+    """The reason every request would fail the same way, or None for a failure that may be
+    this request's alone. (401/403 stop the run through `decide` already.)"""
+    if err.kind == "connection" and not err.sent:
+        return "nothing answers at teacher.base_url (connection refused): is the server running?"
+    if err.status == 404:
+        return (
+            "404 Not Found: check teacher.base_url (an OpenAI-compatible server's URL usually "
+            "ends in /v1) and teacher.model"
+        )
+    if "an HTML page" in str(err):
+        return "the endpoint answers with an HTML page, not the API: check teacher.base_url"
+    return None
 
 
 class Rng(Protocol):
@@ -179,6 +162,7 @@ def retrying(
     on_retry: OnRetry | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: Rng = random,
+    escalate: Callable[[], bool] | None = None,
 ) -> tenacity.AsyncRetrying:
     """A tenacity loop for one request: retries the ProviderErrors `decide` says to retry,
     waits `wait_s`, gives up after `max_attempts` attempts and re-raises the last error (so
@@ -193,7 +177,10 @@ def retrying(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         assert isinstance(exc, ProviderError)
-        return wait_s(exc, state.attempt_number, rng)
+        # `escalate()` false (the lane mostly succeeds): the first backoff step, however many
+        # attempts this request took; true or absent: exponential in its attempts
+        attempt = state.attempt_number if escalate is None or escalate() else 1
+        return wait_s(exc, attempt, rng)
 
     async def before_sleep(state: tenacity.RetryCallState) -> None:
         if on_retry is None or state.outcome is None:

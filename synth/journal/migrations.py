@@ -116,6 +116,82 @@ def m004_plan(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_attempt_money(db: sqlite3.Connection) -> None:
+    # money per attempt: an attempt that timed out, dropped or came back unreadable may have
+    # been billed; its worst case stays counted (`possibly_billed_usd`) and its retry reserves
+    # anew. `flag` says why a figure was not taken as given (usage missing or absurd).
+    db.execute("ALTER TABLE attempts ADD COLUMN possibly_billed_usd TEXT")
+    db.execute("ALTER TABLE attempts ADD COLUMN flag TEXT")
+
+
+@migration
+def m006_prompt_cache(db: sqlite3.Connection) -> None:
+    # prompt caching: the tokens an answer wrote to the provider's cache (billed dearer than
+    # input; reads are cached_input_tokens), and what the same answer would have cost online
+    # with no cache, so that the report can say what caching saved. NULL: the answer's cost.
+    db.execute("ALTER TABLE items ADD COLUMN cache_write_tokens INTEGER")
+    db.execute("ALTER TABLE items ADD COLUMN full_price_usd TEXT")
+
+
+@migration
+def m007_rounds(db: sqlite3.Connection) -> None:
+    # active distillation (synth.journal.rounds): each round's state and figures, the pool
+    # items it sent with the score that picked them, and the test split fixed by round 1 (as
+    # the 64-bit hash of each test row's input, the builder's own row identity)
+    db.execute(
+        """
+        CREATE TABLE rounds (
+            round INTEGER PRIMARY KEY,         -- 1, 2, ...
+            state TEXT NOT NULL,               -- selected | training | trained | done
+            select_mode TEXT NOT NULL,         -- random (round 1, or select: random) | uncertainty
+            scored_by TEXT,                    -- the student folder that scored the pool
+            selected_at REAL NOT NULL,
+            finished_at REAL,
+            metrics TEXT                       -- JSON: spend, rows, agreement, accuracy
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE round_items (
+            pool_line INTEGER PRIMARY KEY,     -- 1-based line of the pool file: sent once only
+            round INTEGER NOT NULL,
+            score REAL                         -- the student's certainty; NULL for random picks
+        )
+        """
+    )
+    db.execute("CREATE INDEX round_items_round ON round_items(round, pool_line)")
+    db.execute("CREATE TABLE round_test (input_hash INTEGER PRIMARY KEY) WITHOUT ROWID")
+
+
+@migration
+def m008_batches(db: sqlite3.Connection) -> None:
+    # teacher.mode: batch. A batch the provider accepted is recorded with the items it holds
+    # (state 'batched', their batch_id; the provider's custom_id is the item's key) and its
+    # worst case, which stays committed in the budget until its results are collected.
+    db.executescript(
+        """
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,               -- the provider's batch id
+            provider TEXT NOT NULL,
+            state TEXT NOT NULL,               -- open | collected
+            items INTEGER NOT NULL,
+            reserved_usd TEXT NOT NULL,        -- worst case of its items, held while open
+            cost_usd TEXT,                     -- what its answers cost, once collected
+            status TEXT,                       -- the provider's last word: completed, expired, ...
+            run_id INTEGER,
+            created_at REAL NOT NULL,
+            ended_at REAL
+        );
+        ALTER TABLE items ADD COLUMN batch_id TEXT;
+        ALTER TABLE items ADD COLUMN mode TEXT;             -- NULL: online | batch
+        ALTER TABLE items ADD COLUMN online_cost_usd TEXT;  -- a batch answer's online price
+        CREATE INDEX items_batch ON items(batch_id);
+        """
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}

@@ -1,4 +1,5 @@
-"""The harvest journal: one SQLite file (WAL) per run, the single source of truth.
+"""The harvest journal: one SQLite file (WAL) per run folder, `<run>/journal.sqlite`, shared by
+every harvest of that run (each one a row of `runs`), the single source of truth.
 
 Every (input, sample) is one row keyed by the hash of its rendered request. The engine writes
 the row before a request leaves (`in_flight`, with the money it reserved) and after it ends
@@ -28,8 +29,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from synth.errors import JournalError
 from synth.harvest.providers.base import ChatRequest, ChatResponse
 from synth.journal.migrations import MIGRATIONS, migrate
+from synth.money import round_usd
 
 PENDING, IN_FLIGHT, DONE, FAILED = "pending", "in_flight", "done", "failed"
 # add_items(plan=...): a harvest's items become the plan, or (`--inputs FILE`) join it
@@ -99,7 +102,7 @@ _COLUMNS = (
 )
 
 
-def _item(row: tuple) -> JournalItem:
+def _item(row: tuple[Any, ...]) -> JournalItem:
     return JournalItem(
         key=row[0],
         line=row[1],
@@ -127,6 +130,15 @@ def _item(row: tuple) -> JournalItem:
     )
 
 
+def unreadable(path: Path, err: Exception) -> JournalError:
+    """The one line for a journal SQLite cannot read (cut short, overwritten, not SQLite)."""
+    return JournalError(
+        f"{path}: the journal cannot be read ({err}): it is damaged or cut short; move it "
+        "aside (keep a copy: its answers may be recoverable with sqlite3's .recover) and run "
+        "again to start the run afresh"
+    )
+
+
 def pending_migrations(path: Path) -> list[str]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -143,6 +155,16 @@ class Journal:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        try:
+            self._open(readonly)
+            self.db.execute("SELECT COUNT(*) FROM items").fetchone()  # reads the table's pages
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise
+            raise unreadable(self.path, e) from None
+        self.current_only = False  # set by add_items: restrict pending work to those keys
+
+    def _open(self, readonly: bool) -> None:
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(self.path)
@@ -159,7 +181,6 @@ class Journal:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=10000")
             migrate(self.db)
-        self.current_only = False  # set by add_items: restrict pending work to those keys
 
     def close(self) -> None:
         self.db.close()
@@ -189,7 +210,7 @@ class Journal:
         now = time.time()
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS current_keys (key TEXT PRIMARY KEY)")
         keys_before = self.count()
-        batch: list[tuple] = []
+        batch: list[tuple[Any, ...]] = []
         digest = hashlib.sha256()
         self.db.execute("BEGIN")
         try:
@@ -334,6 +355,17 @@ class Journal:
             )
         return cur.rowcount
 
+    def requeue_failed(self, keys: Iterable[str]) -> int:
+        """Put these failed items back to pending (they failed for the endpoint, not for
+        themselves: a run stopped early for a systematic failure)."""
+        now = time.time()
+        with self.db:
+            cur = self.db.executemany(
+                "UPDATE items SET state = ?, updated_at = ? WHERE key = ? AND state = ?",
+                [(PENDING, now, k, FAILED) for k in keys],
+            )
+        return cur.rowcount
+
     def mark_in_flight(self, key: str, reserved_usd: Decimal) -> None:
         with self.db:
             self.db.execute(
@@ -354,12 +386,17 @@ class Journal:
         output_tokens: int | None = None,
         cost_usd: Decimal | None = None,
         final: bool = False,
+        possibly_billed_usd: Decimal | None = None,
+        flag: str | None = None,
     ) -> None:
         """One HTTP attempt ended. Retries also bump the item's counters. `final` attempts
-        are written in the same transaction as the item's end (see mark_done/mark_failed)."""
+        are written in the same transaction as the item's end (see mark_done/mark_failed).
+        `possibly_billed_usd`: the worst case of an attempt whose outcome is unknown (a
+        timeout, a dropped connection): counted as spent from now on."""
         sql = (
             "INSERT INTO attempts (key, run_id, started_at, ended_at, outcome, status, error, "
-            "input_tokens, output_tokens, cost_usd) VALUES (?,?,?,?,?,?,?,?,?,?)"
+            "input_tokens, output_tokens, cost_usd, possibly_billed_usd, flag) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
         )
         args = (
             key,
@@ -372,6 +409,8 @@ class Journal:
             input_tokens,
             output_tokens,
             None if cost_usd is None else str(cost_usd),
+            None if not possibly_billed_usd else str(possibly_billed_usd),
+            flag,
         )
         if final:
             self.db.execute(sql, args)
@@ -394,7 +433,11 @@ class Journal:
         run_id: int,
         started_at: float,
         status: int = 200,
+        full_price_usd: Decimal | None = None,
+        flag: str | None = None,
     ) -> None:
+        """`full_price_usd`: what the answer would have cost online with no prompt cache,
+        when that differs from `cost_usd` (the report's "caching saved")."""
         u = response.usage
         with self.db:
             self.db.execute("BEGIN")
@@ -409,11 +452,13 @@ class Journal:
                 u.output_tokens,
                 cost_usd,
                 final=True,
+                flag=flag,
             )
             self.db.execute(
                 "UPDATE items SET state = ?, reserved_usd = NULL, response_text = ?, "
                 "finish_reason = ?, refusal = ?, request_id = ?, input_tokens = ?, "
-                "output_tokens = ?, cached_input_tokens = ?, cost_usd = ?, latency_s = ?, "
+                "output_tokens = ?, cached_input_tokens = ?, cache_write_tokens = ?, "
+                "cost_usd = ?, full_price_usd = ?, latency_s = ?, "
                 "logprobs = ?, last_error = NULL, updated_at = ? WHERE key = ?",
                 (
                     DONE,
@@ -424,7 +469,9 @@ class Journal:
                     u.input_tokens,
                     u.output_tokens,
                     u.cached_input_tokens,
+                    u.cache_write_tokens,
                     str(cost_usd),
+                    str(full_price_usd) if full_price_usd is not None else None,
                     response.latency_s,
                     json.dumps(response.logprobs) if response.logprobs is not None else None,
                     time.time(),
@@ -442,23 +489,52 @@ class Journal:
         status: int | None,
         outcome: str = "failed",
         state: str = FAILED,
+        possibly_billed_usd: Decimal | None = None,
     ) -> None:
         """The item ended without an answer (`state=pending` when the run stops around it)."""
         with self.db:
             self.db.execute("BEGIN")
-            self.record_attempt(key, run_id, started_at, outcome, status, error, final=True)
+            self.record_attempt(
+                key,
+                run_id,
+                started_at,
+                outcome,
+                status,
+                error,
+                final=True,
+                possibly_billed_usd=possibly_billed_usd,
+            )
             self.db.execute(
                 "UPDATE items SET state = ?, reserved_usd = NULL, last_error = ?, "
                 "rate_limited = rate_limited + ?, updated_at = ? WHERE key = ?",
                 (state, error, 1 if status == 429 else 0, time.time(), key),
             )
 
-    def release(self, key: str) -> None:
-        """Back to pending without an attempt (the run stopped before it was sent)."""
+    def mark_interrupted(
+        self,
+        key: str,
+        *,
+        run_id: int,
+        started_at: float,
+        possibly_billed_usd: Decimal | None,
+    ) -> None:
+        """A clean stop (Ctrl-C, SIGTERM, the budget) while the item was in flight: back to
+        pending. An attempt that was on the wire is recorded with its worst case as possibly
+        billed; an item that was only waiting (for a retry, the limiter, money) adds nothing."""
         with self.db:
+            self.db.execute("BEGIN")
+            if possibly_billed_usd:
+                self.record_attempt(
+                    key,
+                    run_id,
+                    started_at,
+                    "interrupted",
+                    final=True,
+                    possibly_billed_usd=possibly_billed_usd,
+                )
             self.db.execute(
-                "UPDATE items SET state = ?, reserved_usd = NULL, attempts = MAX(attempts - 1, 0), "
-                "updated_at = ? WHERE key = ? AND state = ?",
+                "UPDATE items SET state = ?, reserved_usd = NULL, updated_at = ? "
+                "WHERE key = ? AND state = ?",
                 (PENDING, time.time(), key, IN_FLIGHT),
             )
 
@@ -562,9 +638,10 @@ class Journal:
 
     def spent_usd(self) -> Decimal:
         """What the teacher may have billed: settled costs, GPU hours of a self-hosted
-        teacher, and orphaned reservations."""
+        teacher, and the worst cases of attempts whose outcome is unknown (timed out, dropped,
+        interrupted on the wire, in flight at a crash)."""
         t = self.totals()
-        return t["cost_usd"] + t["orphaned_usd"]
+        return t["cost_usd"] + t["possibly_billed_usd"] + t["open_batches_usd"]
 
     def hourly_cost_usd(self) -> Decimal:
         """Wall time × price of the runs of a teacher priced per hour (a crashed run counts
@@ -577,7 +654,7 @@ class Journal:
         ):
             end = ended if ended is not None else (last or started)
             total += Decimal(per_hour) * Decimal(str(max(end - started, 0.0))) / 3600
-        return total.quantize(Decimal("0.000000001"))
+        return round_usd(total)
 
     def totals(self) -> dict[str, Any]:
         """The cost report's figures, exact (Decimal) and from the journal alone: every item
@@ -589,9 +666,28 @@ class Journal:
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
             "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(retries), 0), "
             "COALESCE(SUM(rate_limited), 0), COALESCE(SUM(attempts), 0), "
-            "COALESCE(SUM(latency_s), 0) "
+            "COALESCE(SUM(latency_s), 0), COALESCE(SUM(cache_write_tokens), 0) "
             "FROM items"
         ).fetchone()
+        # what the answers billed below their uncached price saved (exact Decimals); a batch
+        # answer's saving by batch is apart (online_cost_usd, synth.journal.batches)
+        caching_saved = sum(
+            (
+                Decimal(full) - Decimal(cost)
+                for full, cost in self.db.execute(
+                    "SELECT full_price_usd, COALESCE(online_cost_usd, cost_usd) FROM items "
+                    "WHERE state = 'done' AND full_price_usd IS NOT NULL"
+                )
+            ),
+            Decimal(0),
+        )
+        open_batches = sum(
+            (
+                Decimal(r[0])
+                for r in self.db.execute("SELECT reserved_usd FROM batches WHERE state = 'open'")
+            ),
+            Decimal(0),
+        )
         token_cost = sum(
             (
                 Decimal(r[0])
@@ -604,6 +700,15 @@ class Journal:
             (Decimal(r[0] or "0") for r in self.db.execute("SELECT orphaned_usd FROM runs")),
             Decimal(0),
         )
+        unknown = sum(
+            (
+                Decimal(r[0])
+                for r in self.db.execute(
+                    "SELECT possibly_billed_usd FROM attempts WHERE possibly_billed_usd IS NOT NULL"
+                )
+            ),
+            Decimal(0),
+        )
         done = row[1] or 0
         return {
             "items": row[0],
@@ -614,14 +719,36 @@ class Journal:
             "input_tokens": row[5],
             "output_tokens": row[6],
             "cached_input_tokens": row[7],
+            "cache_write_tokens": row[12],
+            "caching_saved_usd": caching_saved,
+            "open_batches_usd": open_batches,
+            "batched": int(
+                self.db.execute("SELECT COUNT(*) FROM items WHERE state = 'batched'").fetchone()[0]
+            ),
             "retries": row[8],
             "rate_limited": row[9],
             "cost_usd": token_cost + hourly,
             "token_cost_usd": token_cost,
             "hourly_cost_usd": hourly,
             "orphaned_usd": orphaned,
+            # settled cost is `cost_usd`; this is what may have been billed on top of it
+            "possibly_billed_usd": orphaned + unknown,
             "mean_latency_s": (row[11] / done) if done else None,
         }
+
+    def failures(self) -> Iterator[tuple[str | None, int]]:
+        """(reason, input line) of every failed item, by line: the report groups them."""
+        cur = self.db.execute(
+            "SELECT last_error, line FROM items WHERE state = ? ORDER BY line", (FAILED,)
+        )
+        while rows := cur.fetchmany(5000):
+            yield from rows
+
+    def flagged_attempts(self) -> int:
+        """Answers whose usage was missing or impossible (priced at their worst case)."""
+        return int(
+            self.db.execute("SELECT COUNT(*) FROM attempts WHERE flag IS NOT NULL").fetchone()[0]
+        )
 
     def runs(self) -> list[dict[str, Any]]:
         cur = self.db.execute(

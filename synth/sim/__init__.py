@@ -13,6 +13,7 @@ answers (answer functions by name), ledger, runner (SimServer, serve), __main__ 
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = ["SimConfig", "SimServer", "SimRequest", "Refusal", "serve", "resolve_answer"]
@@ -31,7 +32,5 @@ def __getattr__(name: str) -> Any:
     """Imports on first use, so that `import synth.sim.answers.registry` stays free of uvicorn."""
     if name not in _LAZY:
         raise AttributeError(f"module 'synth.sim' has no attribute {name!r}")
-    import importlib
-
     module, attr = _LAZY[name]
     return getattr(importlib.import_module(module), attr)

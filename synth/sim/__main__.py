@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from synth.errors import DistillError
@@ -59,8 +60,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     if args.config is not None:
         text = args.config.read_text(encoding="utf-8")
         if args.config.suffix in (".yaml", ".yml"):
-            import yaml
-
             data.update(yaml.safe_load(text) or {})
         else:
             data.update(json.loads(text))

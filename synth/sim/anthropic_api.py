@@ -17,6 +17,7 @@ from typing import Any
 
 from synth.sim import tokens
 from synth.sim.answers.registry import SimRequest
+from synth.sim.caching import NO_CACHE, CacheUse, anthropic_prefix
 from synth.sim.ratelimit import Limiter, anthropic_headers
 from synth.sim.request import ApiError, Choice, ParsedRequest
 
@@ -192,6 +193,7 @@ def parse(body: Any, headers: Any) -> ParsedRequest:
         ),
         max_tokens=max_tokens,
         system_tokens=tokens.count_system_tokens(system) if system else 0,
+        cache_prefix=anthropic_prefix(model, body, system, chat),
         stop=stops,
         json_mode=schema is not None,
         temperature=temperature,
@@ -250,6 +252,7 @@ def success_body(
     input_tokens: int,
     cached_tokens: int,
     created: int,
+    cache: CacheUse = NO_CACHE,
 ) -> bytes:
     del created
     choice = choices[0]
@@ -268,10 +271,13 @@ def success_body(
         "stop_sequence": choice.stop_sequence,
         "stop_details": details,
         "usage": {
-            "input_tokens": input_tokens - cached_tokens,
-            "cache_creation_input_tokens": 0,
+            "input_tokens": input_tokens - cached_tokens - cache.write,
+            "cache_creation_input_tokens": cache.write,
             "cache_read_input_tokens": cached_tokens,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": cache.write - cache.write_1h,
+                "ephemeral_1h_input_tokens": cache.write_1h,
+            },
             "output_tokens": choice.output_tokens,
             "service_tier": "standard",
         },

@@ -23,7 +23,12 @@ ERROR_FAULTS = (
     "fault_529",
     "fault_500_no_retry",
     "fault_drop",
+    "fault_html_200",
+    "fault_truncated_200",
+    "fault_no_choices_200",
 )
+# Error faults whose answer is generated (and billed) before the body is mangled on its way.
+BILLED_BODY_FAULTS = ("truncated_200", "no_choices_200")
 # Faults that alter a successful answer: each is drawn on its own.
 ANSWER_FAULTS = (
     "fault_slow",
@@ -31,9 +36,12 @@ ANSWER_FAULTS = (
     "fault_refusal",
     "fault_content_filter",
     "fault_malformed_json",
+    "fault_usage",
 )
 
 Imitate = Literal["none", "vllm", "llamacpp", "ollama"]
+UsageFault = Literal["missing", "negative", "huge"]
+EchoKey = Literal["none", "full", "masked"]
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]  # a probability
 
 
@@ -69,6 +77,28 @@ class SimConfig(BaseModel):
     )
     fault_drop: Rate = Field(
         default=0.0, description="probability of a dropped connection (no valid response)"
+    )
+    fault_html_200: Rate = Field(
+        default=0.0,
+        description="probability of a 200 HTML page (a proxy in the way; nothing generated)",
+    )
+    fault_truncated_200: Rate = Field(
+        default=0.0, description="probability of a 200 whose JSON body is cut off (billed)"
+    )
+    fault_no_choices_200: Rate = Field(
+        default=0.0,
+        description="probability of a 200 JSON body without choices/content (billed)",
+    )
+    fault_usage: Rate = Field(
+        default=0.0, description="probability that an answer reports usage_fault usage (billed)"
+    )
+    usage_fault: UsageFault = Field(
+        default="missing",
+        description="the usage a fault_usage answer reports: missing, negative or huge",
+    )
+    echo_key: EchoKey = Field(
+        default="none",
+        description="error bodies echo the presented key: none, full, or masked as OpenAI does",
     )
     fault_slow: Rate = Field(default=0.0, description="probability of an extra delay of slow_s")
     fault_truncate: Rate = Field(
@@ -107,7 +137,8 @@ class SimConfig(BaseModel):
     cache_min_tokens: int = Field(
         default=32,
         ge=1,
-        description="a repeated system prompt this long is reported as cached input",
+        description="a cacheable prompt prefix this long is cached (OpenAI: automatically; "
+        "Anthropic: up to its cache_control mark)",
     )
     price_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M input tokens"
@@ -117,6 +148,28 @@ class SimConfig(BaseModel):
     )
     price_cached_input_per_mtok: Decimal | None = Field(
         default=None, ge=0, description="USD per 1M cached input tokens (default: the input price)"
+    )
+    price_batch_factor: Decimal = Field(
+        default=Decimal("0.5"), gt=0, le=1, description="a batch answer's price, as a fraction"
+    )
+    batch_delay_s: float = Field(
+        default=0.0, ge=0, description="batch APIs: seconds from a batch's creation to its end"
+    )
+    batch_item_error_rate: float = Field(
+        default=0.0, ge=0, le=1, description="batch APIs: fraction of items answered with a 500"
+    )
+    batch_expire_first: int = Field(
+        default=0, ge=0, description="batch APIs: the first N batches expire unprocessed"
+    )
+    price_cache_write_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M tokens written to a 5-minute cache (default: input x 1.25)",
+    )
+    price_cache_write_1h_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M tokens written to a 1-hour cache (default: input x 2)",
     )
 
     answers: str | Callable[..., Any] = Field(

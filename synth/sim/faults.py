@@ -16,12 +16,15 @@ from synth.sim.config import ANSWER_FAULTS, ERROR_FAULTS, SimConfig
 
 @dataclass(frozen=True, slots=True)
 class FaultPlan:
-    error: str | None = None  # "429", "500", "503", "529", "500_no_retry", "drop"
+    # "429", "500", "503", "529", "500_no_retry", "drop", "html_200", "truncated_200",
+    # "no_choices_200"
+    error: str | None = None
     slow: bool = False
     truncate: bool = False
     refusal: bool = False
     content_filter: bool = False
     malformed_json: bool = False
+    usage: bool = False  # the answer reports the config's usage_fault usage
 
 
 NO_FAULT = FaultPlan()

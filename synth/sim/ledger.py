@@ -2,7 +2,10 @@
 
 Only 200 responses are billed; errors and dropped connections are counted but cost nothing.
 `input_tokens` of an entry is the whole prompt, cached part included (as in
-`synth.harvest.providers.base.Usage`), even though Anthropic's response reports the cached part apart.
+`synth.harvest.providers.base.Usage`), even though Anthropic's response reports the cached part apart;
+`cache_write_tokens` (Anthropic's cache writes, of which `cache_write_1h_tokens` at the
+1-hour rate) are part of it too, billed at the cache-write prices. An answer of a batch
+(`batch: true`, synth.sim.batch_api) costs `price_batch_factor` of all that.
 
 A request whose client hung up during its latency is `abandoned`: billed all the same (the
 provider finished the work), unless `bill_abandoned` is off.
@@ -40,12 +43,35 @@ class Prices:
         self.output = config.price_output_per_mtok or Decimal(0)
         cached = config.price_cached_input_per_mtok
         self.cached = self.input if cached is None else cached
+        write, write_1h = config.price_cache_write_per_mtok, config.price_cache_write_1h_per_mtok
+        self.write = self.input * Decimal("1.25") if write is None else write
+        self.write_1h = self.input * 2 if write_1h is None else write_1h
+        self.batch_factor = config.price_batch_factor
 
-    def cost(self, input_tokens: int, output_tokens: int, cached: int) -> Decimal | None:
+    def cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached: int,
+        write: int = 0,
+        write_1h: int = 0,
+        batch: bool = False,
+    ) -> Decimal | None:
         if not self.given:
             return None
-        fresh = input_tokens - cached
-        return (fresh * self.input + cached * self.cached + output_tokens * self.output) / _MTOK
+        fresh = input_tokens - cached - write
+        factor = self.batch_factor if batch else Decimal(1)
+        return (
+            factor
+            * (
+                fresh * self.input
+                + cached * self.cached
+                + (write - write_1h) * self.write
+                + write_1h * self.write_1h
+                + output_tokens * self.output
+            )
+            / _MTOK
+        )
 
 
 class Ledger:
@@ -71,6 +97,8 @@ class Ledger:
         self.retry_after_violations = 0
         self.max_in_flight = 0
         self.input_tokens = self.output_tokens = self.cached_input_tokens = 0
+        self.cache_write_tokens = self.cache_write_1h_tokens = 0
+        self.batch_tokens = [0, 0, 0, 0, 0]  # the part of the five sums above billed as batch
         self._not_before: dict[str, float] = {}
 
     def close(self) -> None:
@@ -105,6 +133,10 @@ class Ledger:
         cached: int,
         body_hash: str,
         t: float,
+        *,
+        cache_write: int = 0,
+        cache_write_1h: int = 0,
+        batch: bool = False,
     ) -> None:
         # The cost is not stored: it is exact arithmetic on the tokens, redone when read.
         entry = (
@@ -116,11 +148,19 @@ class Ledger:
             cached,
             body_hash,
             t,
+            cache_write,
+            cache_write_1h,
+            batch,
         )
         self.entries.append(entry)
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.cached_input_tokens += cached
+        self.cache_write_tokens += cache_write
+        self.cache_write_1h_tokens += cache_write_1h
+        if batch:
+            counts = (input_tokens, output_tokens, cached, cache_write, cache_write_1h)
+            self.batch_tokens = [a + b for a, b in zip(self.batch_tokens, counts, strict=True)]
         if self._file is not None:
             self._file.write(json.dumps(self._entry_dict(entry)) + "\n")
             self._file.flush()
@@ -128,12 +168,27 @@ class Ledger:
     # -- reading it -----------------------------------------------------------------------------
 
     def totals(self) -> dict[str, Any]:
-        cost = self.prices.cost(self.input_tokens, self.output_tokens, self.cached_input_tokens)
+        sums = (
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_input_tokens,
+            self.cache_write_tokens,
+            self.cache_write_1h_tokens,
+        )
+        i, o, c, w, w1h = (a - b for a, b in zip(sums, self.batch_tokens, strict=True))
+        cost = self.prices.cost(i, o, c, w, w1h)
+        bi, bo, bc, bw, bw1h = self.batch_tokens
+        batch_cost = self.prices.cost(bi, bo, bc, bw, bw1h, batch=True)
+        if cost is not None and batch_cost is not None:
+            cost += batch_cost
         return {
             "requests": len(self.entries),
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cached_input_tokens": self.cached_input_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "batch_requests": sum(1 for e in self.entries if e[10]),
             "cost_usd": None if cost is None else _usd(cost),
         }
 
@@ -157,8 +212,8 @@ class Ledger:
         return out
 
     def _entry_dict(self, entry: tuple[Any, ...]) -> dict[str, Any]:
-        request_id, api, model, input_tokens, output_tokens, cached, body_hash, t = entry
-        cost = self.prices.cost(input_tokens, output_tokens, cached)
+        request_id, api, model, input_tokens, output_tokens, cached, body_hash, t, w, w1h, b = entry
+        cost = self.prices.cost(input_tokens, output_tokens, cached, w, w1h, b)
         return {
             "request_id": request_id,
             "api": api,
@@ -166,6 +221,9 @@ class Ledger:
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "cached_input_tokens": cached,
+            "cache_write_tokens": w,
+            "cache_write_1h_tokens": w1h,
+            "batch": b,
             "cost_usd": None if cost is None else _usd(cost),
             "body_hash": body_hash,
             "t": t,

@@ -17,6 +17,7 @@ from typing import Any
 
 from synth.sim import tokens
 from synth.sim.answers.registry import SimRequest
+from synth.sim.caching import NO_CACHE, CacheUse, openai_prefix
 from synth.sim.ratelimit import Limiter, openai_headers
 from synth.sim.request import ApiError, Choice, ParsedRequest
 
@@ -254,6 +255,7 @@ def parse(body: Any, headers: Any) -> ParsedRequest:
         input_tokens=tokens.input_tokens(system_parts, [m["content"] for m in chat]),
         max_tokens=max_tokens,
         system_tokens=sum(tokens.count_system_tokens(p) for p in system_parts),
+        cache_prefix=openai_prefix(model, system_parts, chat),
         n=n,
         stop=stops,
         top_logprobs=(top or 0) if logprobs else None,
@@ -338,8 +340,43 @@ def _token_logprob(token: str, k: int) -> dict[str, Any]:
     }
 
 
-def logprobs_content(text: str, k: int) -> list[dict[str, Any]]:
-    return [_token_logprob(piece, k) for piece in tokens.pieces(text)]
+def logprobs_content(
+    text: str, k: int, belief: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """Each token's entry; with a belief, the first token that is one of its alternatives gets
+    the belief as its top-K (written in that token's case and leading space)."""
+    content = [_token_logprob(piece, k) for piece in tokens.pieces(text)]
+    wanted = {a.lower(): a for a in belief} if belief else {}
+    for i, entry in enumerate(content):
+        piece = entry["token"]
+        if belief and piece.strip().lower() in wanted:
+            content[i] = _believed_logprob(piece, belief, belief[wanted[piece.strip().lower()]], k)
+            break
+    return content
+
+
+def _believed_logprob(piece: str, belief: dict[str, float], own: float, k: int) -> dict[str, Any]:
+    word = piece.strip()
+    lead = piece[: len(piece) - len(piece.lstrip())]
+
+    def styled(alt: str) -> str:
+        if word.isupper():
+            alt = alt.upper()
+        elif word[:1].isupper():
+            alt = alt.capitalize()
+        return lead + alt
+
+    ranked = sorted(belief.items(), key=lambda kv: -kv[1])
+    top = [
+        {"token": styled(a), "logprob": math.log(max(p, 1e-12)), "bytes": list(styled(a).encode())}
+        for a, p in ranked[:k]
+    ]
+    return {
+        "token": piece,
+        "logprob": math.log(max(own, 1e-12)),
+        "bytes": list(piece.encode()),
+        "top_logprobs": top,
+    }
 
 
 _FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "refusal": "stop"}
@@ -352,7 +389,9 @@ def success_body(
     input_tokens: int,
     cached_tokens: int,
     created: int,
+    cache: CacheUse = NO_CACHE,
 ) -> bytes:
+    del cache  # OpenAI reports reads only (cached_tokens): writes cost nothing extra
     out = []
     completion_tokens = 0
     for i, choice in enumerate(choices):
@@ -360,7 +399,7 @@ def success_body(
         logprobs = None
         if parsed.top_logprobs is not None:
             text = choice.text if choice.text is not None else (choice.refusal or "")
-            content = logprobs_content(text, parsed.top_logprobs)
+            content = logprobs_content(text, parsed.top_logprobs, choice.belief)
             logprobs = {"content": content, "refusal": None}
         out.append(
             {

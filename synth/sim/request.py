@@ -8,8 +8,12 @@ both and asks the API module to render the result in its provider's shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from synth.sim.answers.registry import SimRequest
+
+if TYPE_CHECKING:  # caching imports ApiError from here
+    from synth.sim.caching import CachePrefix
 
 
 class ApiError(Exception):
@@ -37,7 +41,8 @@ class ParsedRequest:
     request: SimRequest  # what the answer function sees
     input_tokens: int
     max_tokens: int | None
-    system_tokens: int = 0  # the part a repeated system prompt may serve from cache
+    system_tokens: int = 0  # the system prompt's tokens
+    cache_prefix: CachePrefix | None = None  # what the provider's prompt cache may serve
     n: int = 1
     stop: list[str] = field(default_factory=list)
     top_logprobs: int | None = None  # None: no log-probabilities requested
@@ -54,3 +59,4 @@ class Choice:
     output_tokens: int
     refusal: str | None = None
     stop_sequence: str | None = None
+    belief: dict[str, float] | None = None  # the answer function's, for the top-K log-probs

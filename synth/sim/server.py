@@ -8,7 +8,8 @@ Everything between two awaits runs without interruption on the event loop, so th
 (buckets, ledger, fault generator) needs no locks. Only 200 responses are billed.
 
 Routes: `POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic), `GET /v1/models`,
-`GET /health`, `GET /_sim/ledger[?entries=0]`, `POST /_sim/reset`. The two API routes are served
+`GET /health`, `GET /_sim/ledger[?entries=0]`, `POST /_sim/reset`, and both providers' batch APIs
+(synth.sim.batch_api, answered through `answer` below). The two API routes are served
 straight from ASGI (benchmarks push thousands of requests a second through them); Starlette
 routes the rest.
 """
@@ -32,10 +33,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from synth.sim import anthropic_api, openai_api
+from synth.sim import anthropic_api, batch_api, openai_api, wire_faults
 from synth.sim.answers import registry as answer_registry
-from synth.sim.answers.registry import Refusal
-from synth.sim.config import SimConfig
+from synth.sim.answers.registry import Believed, Refusal
+from synth.sim.caching import PromptCache
+from synth.sim.config import BILLED_BODY_FAULTS, SimConfig
 from synth.sim.faults import FaultInjector, FaultPlan
 from synth.sim.imitate import Imitation
 from synth.sim.ledger import Ledger
@@ -58,6 +60,7 @@ class Reply:
     content: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    content_type: bytes = JSON_B
 
 
 DROP = Reply(200, drop=True)
@@ -71,7 +74,7 @@ async def send_reply(send: Send, reply: Reply) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": head})
         await send({"type": "http.response.body", "body": b'{"id": "', "more_body": True})
         return
-    head = [(b"content-type", JSON_B), (b"content-length", b"%d" % len(reply.content))]
+    head = [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(reply.content))]
     head += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": head})
     await send({"type": "http.response.body", "body": reply.content})
@@ -128,6 +131,7 @@ class SimApp:
         self.faults = FaultInjector(config)
         self.imitation = Imitation(config, time.monotonic())
         self.in_flight = 0
+        self.batches = batch_api.BatchApi(self)
         self._reset_state()
         self.apis: dict[str, ModuleType] = {
             "/v1/chat/completions": openai_api,
@@ -138,6 +142,7 @@ class SimApp:
             Route("/health", self.health, methods=["GET"]),
             Route("/_sim/ledger", self.get_ledger, methods=["GET"]),
             Route("/_sim/reset", self.reset, methods=["POST"]),
+            *batch_api.routes(self, self.batches),
         ]
         self.app = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
 
@@ -156,13 +161,19 @@ class SimApp:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        reply = await self.handle(api, b"".join(chunks), Headers(scope=scope), receive)
+        headers = Headers(scope=scope)
+        reply = await self.handle(api, b"".join(chunks), headers, receive)
+        if self.config.echo_key != "none" and reply.status >= 400 and not reply.drop:
+            reply.content = wire_faults.echo_key(
+                reply.content, wire_faults.presented_key(headers), self.config.echo_key
+            )
         await send_reply(send, reply)
 
     def _reset_state(self) -> None:
         cfg = self.config
         self.limiter = Limiter(cfg.rpm, cfg.tpm, cfg.burst_s, time.monotonic())
-        self.cached_systems: set[int] = set()
+        self.prompt_cache = PromptCache(cfg.cache_min_tokens)
+        self.batches.state = batch_api.BatchState()
         self.answered: dict[int, int] = {}
 
     def close(self) -> None:
@@ -284,23 +295,45 @@ class SimApp:
             if not self.config.bill_abandoned:
                 return Reply(499)
 
-        if plan.error is not None:
+        if plan.error is not None and plan.error not in BILLED_BODY_FAULTS:
             return self._fault(api, plan.error, parsed, body_hash, request_id, headers)
 
+        try:
+            content = self.answer_parsed(api, parsed, plan, body_hash, request_id, response_id)
+        except ApiError as failed:
+            return self._error(api, failed, request_id, headers)
+        if plan.usage:  # billed as generated; the response reports something else
+            self.ledger.faults[f"usage_{self.config.usage_fault}"] += 1
+            content = wire_faults.bad_usage(content, self.config.usage_fault)
+        if plan.error is not None:  # billed, then mangled on its way back
+            self.ledger.faults[plan.error] += 1
+            mangle = wire_faults.truncate_body if plan.error == "truncated_200" else None
+            content = (mangle or wire_faults.drop_choices)(content)
+        return self._respond(200, content, self._with_limits(api, headers))
+
+    def answer_parsed(
+        self,
+        api: ModuleType,
+        parsed: ParsedRequest,
+        plan: FaultPlan,
+        body_hash: str,
+        request_id: str,
+        response_id: str,
+        *,
+        batch: bool = False,
+    ) -> bytes:
+        """Answer, bill and render one parsed request (online, or an item of a batch)."""
+        ledger = self.ledger
         try:
             choices = self._choices(parsed, plan, body_hash, api)
         except Exception as exc:  # a bug in an answer function: say so, bill nothing
             log.exception("answer function failed")
-            failed = ApiError(500, f"the sim's answer function failed: {type(exc).__name__}: {exc}")
-            return self._error(api, failed, request_id, headers)
+            raise ApiError(
+                500, f"the sim's answer function failed: {type(exc).__name__}: {exc}"
+            ) from None
 
-        cached = 0
-        if parsed.system_tokens >= self.config.cache_min_tokens:
-            key = hash((parsed.request.model, parsed.request.system))
-            if key in self.cached_systems:
-                cached = parsed.system_tokens
-            else:
-                self.cached_systems.add(key)
+        cache = self.prompt_cache.use(parsed.cache_prefix, time.monotonic())
+        cached = cache.read
         output_tokens = sum(c.output_tokens for c in choices)
         wall = time.time()
         ledger.bill(
@@ -312,11 +345,13 @@ class SimApp:
             cached,
             body_hash,
             wall,
+            cache_write=cache.write,
+            cache_write_1h=cache.write_1h,
+            batch=batch,
         )
-        content = api.success_body(
-            response_id, parsed, choices, parsed.input_tokens, cached, int(wall)
+        return api.success_body(
+            response_id, parsed, choices, parsed.input_tokens, cached, int(wall), cache
         )
-        return self._respond(200, content, self._with_limits(api, headers))
 
     def _fault(
         self,
@@ -332,6 +367,9 @@ class SimApp:
         if kind == "drop":
             ledger.drops += 1
             return DROP
+        if kind == "html_200":  # a proxy answered: nothing reached the model
+            self.ledger.by_status["200"] += 1
+            return Reply(200, wire_faults.html_page(), content_type=b"text/html; charset=utf-8")
         if kind == "429":
             wait = self.config.fault_retry_after_s
             headers.update(retry_after_headers(wait))
@@ -391,7 +429,8 @@ class SimApp:
             n = parsed.max_tokens
         if finish == "length":
             stop_sequence = None
-        return Choice(text, finish, n, stop_sequence=stop_sequence)
+        belief = out.belief if isinstance(out, Believed) else None
+        return Choice(text, finish, n, stop_sequence=stop_sequence, belief=belief)
 
     # -- responses ------------------------------------------------------------------------------
 
@@ -411,7 +450,3 @@ class SimApp:
     def _respond(self, status: int, content: bytes, headers: dict[str, str]) -> Reply:
         self.ledger.by_status[str(status)] += 1
         return Reply(status, content, headers)
-
-
-def build_app(config: SimConfig) -> SimApp:
-    return SimApp(config)

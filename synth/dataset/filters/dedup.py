@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from synth.dataset.config import DedupFilter
 from synth.dataset.filters.base import Candidate, Filter, Reject
@@ -27,7 +28,7 @@ def prompt_text(c: Candidate) -> str:
     return "\x1e".join(m["content"] for m in c.item.messages)
 
 
-def input_text(record: dict, fields: list[str] | None) -> str:
+def input_text(record: dict[str, Any], fields: list[str] | None) -> str:
     """The input fields the template reads (all of them if unknown), as one normalised text."""
     names = [f for f in fields if f in record] if fields else sorted(record)
     return normalise(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from synth.config import TeacherConfig
 from synth.errors import AuthError
@@ -23,17 +23,34 @@ class _ProviderArgs(TypedDict):
     timeout_s: float
     structured_output: bool
     max_connections: int
+    prompt_cache: Literal["5m", "1h"] | None
+
+
+def keyless(teacher: TeacherConfig) -> bool:
+    """An endpoint declared to need no key: `api_key_env: null` written out, or a free price
+    (a local server)."""
+    explicit_null = "api_key_env" in teacher.model_fields_set and teacher.api_key_env is None
+    return explicit_null or bool(teacher.price and teacher.price.free)
 
 
 def api_key_for(teacher: TeacherConfig) -> str:
-    """The key from the environment; never from the config, never written anywhere."""
+    """The key from the environment; never from the config, never written anywhere. A missing
+    key is an error before anything is sent, unless the endpoint is declared keyless."""
+    if "api_key_env" in teacher.model_fields_set and teacher.api_key_env is None:
+        return LOCAL_PLACEHOLDER_KEY  # declared keyless: no variable is read
     key = os.environ.get(teacher.key_env, "").strip()
     if key:
         return key
-    if teacher.base_url is not None and teacher.provider == "openai":
+    if keyless(teacher):
         return LOCAL_PLACEHOLDER_KEY
+    hint = (
+        " (a local server that needs none: set teacher.api_key_env: null)"
+        if teacher.base_url is not None
+        else ""
+    )
     raise AuthError(
-        f"no API key in ${teacher.key_env}: export it, or set teacher.api_key_env to the variable that holds it"
+        f"no API key in ${teacher.key_env}: export it, or set teacher.api_key_env to the "
+        f"variable that holds it{hint}; nothing was sent"
     )
 
 
@@ -44,6 +61,7 @@ def make_provider(teacher: TeacherConfig, *, max_connections: int | None = None)
         timeout_s=teacher.timeout_s,
         structured_output=teacher.structured_output,
         max_connections=max_connections or max(teacher.concurrency, 10),
+        prompt_cache=teacher.prompt_cache_ttl if teacher.prompt_cache == "auto" else None,
     )
     if teacher.provider == "anthropic":
         from synth.harvest.providers.anthropic import AnthropicProvider

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import ModuleType
+from typing import Any, Protocol, TypeVar
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,10 @@ class ChatRequest:
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_input_tokens: int = 0  # part of input_tokens billed at the cached price
+    cached_input_tokens: int = 0  # part of input_tokens read from the prompt cache
+    cache_write_tokens: int = 0  # part of input_tokens written to the prompt cache
+    cache_write_1h_tokens: int = 0  # part of cache_write_tokens at the 1-hour rate
+    reported: bool = True  # False: the response carried no usage (the engine prices it worst)
 
 
 @dataclass
@@ -71,3 +78,58 @@ def split_known(create: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     if extra:
         out["extra_body"] = {**out.get("extra_body", {}), **extra}
     return out
+
+
+def never_sent(err: BaseException) -> bool:
+    """True when an SDK's connection error or timeout happened while connecting: the request
+    never left, so nothing can have been billed (any other timeout or drop may have been)."""
+    cause = err.__cause__ or err.__context__
+    return type(cause).__name__ in ("ConnectError", "ConnectTimeout")
+
+
+def describe_body(body: bytes, content_type: str, url: str, status: int, expected: str) -> str:
+    """What came back instead of the provider's answer, in one line a user can act on (a proxy's
+    HTML page, a cut-off JSON body, JSON of another shape)."""
+    text = body.decode("utf-8", "replace").strip()
+    snippet = " ".join(text[:80].split())
+    where = f"from {url} (HTTP {status})"
+    if not text:
+        return f"an empty body {where}, not a chat answer: check teacher.base_url"
+    if "html" in content_type.lower() or text.startswith("<"):
+        return (
+            f"an HTML page {where}, not the API's JSON ({snippet!r}): check teacher.base_url "
+            "(an OpenAI-compatible server's URL usually ends in /v1) and any proxy in the way"
+        )
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return f"truncated or invalid JSON {where} ({len(body)} bytes: {snippet!r}...)"
+    if not isinstance(data, dict):
+        return f"JSON that is not an object {where} ({snippet!r})"
+    keys = ", ".join(sorted(map(str, data))[:8]) or "none"
+    return f"a JSON body without `{expected}` {where} (keys: {keys})"
+
+
+def sdk_client(
+    sdk: ModuleType,
+    client_class: type[C],
+    *,
+    api_key: str,
+    base_url: str | None,
+    timeout_s: float,
+    max_connections: int,
+) -> C:
+    """An SDK's async client (openai and anthropic build theirs alike) with the SDK's own
+    retries off, since the engine's retry layer decides, and its connection pool sized to our
+    concurrency: the default pool would queue requests our limiter already admitted. The pool
+    is the SDK's own client class (it may be built on httpx or its successor)."""
+    limits = type(sdk.DEFAULT_CONNECTION_LIMITS)(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    return client_class(  # type: ignore[call-arg]
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=0,
+        timeout=timeout_s,
+        http_client=sdk.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+    )

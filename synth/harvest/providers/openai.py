@@ -14,7 +14,16 @@ from typing import Any
 import openai
 
 from synth.errors import ProviderError
-from synth.harvest.providers.base import ChatRequest, ChatResponse, Usage, split_known
+from synth.harvest.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    Usage,
+    describe_body,
+    never_sent,
+    sdk_client,
+    split_known,
+)
+from synth.harvest.providers.prompt_cache import TTL, cache_key, shared_prefix
 
 FINISH = {
     "stop": "stop",
@@ -38,6 +47,11 @@ def response_format(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _message(err: openai.APIStatusError) -> str:
+    r = err.response
+    if "html" in r.headers.get("content-type", "") or r.text.lstrip().startswith("<"):
+        return f"{err.status_code}: " + describe_body(
+            r.content, r.headers.get("content-type", ""), str(r.request.url), err.status_code, ""
+        )
     body = err.body
     if isinstance(body, dict):
         inner = body.get("error", body)
@@ -59,20 +73,20 @@ class OpenAIProvider:
         timeout_s: float = 120.0,
         structured_output: bool = True,
         max_connections: int = 100,
+        prompt_cache: TTL | None = None,
     ) -> None:
-        # the SDK's own client class (it may be built on httpx or its successor), sized to our
-        # concurrency: the default pool would queue requests our limiter already admitted
-        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self.client = openai.AsyncOpenAI(
+        self.client = sdk_client(
+            openai,
+            openai.AsyncOpenAI,
             api_key=api_key,
             base_url=base_url,
-            max_retries=0,
-            timeout=timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout_s),
+            timeout_s=timeout_s,
+            max_connections=max_connections,
         )
         self.structured_output = structured_output
+        # OpenAI caches long prefixes by itself; a routing key raises the hit rate. Only on
+        # OpenAI's own API: a compatible server may refuse a parameter it does not know.
+        self.cache_key = bool(prompt_cache) and (base_url is None or "api.openai.com" in base_url)
 
     def request_kwargs(self, req: ChatRequest) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": req.model, "messages": req.messages, **req.params}
@@ -81,6 +95,8 @@ class OpenAIProvider:
         if req.logprobs:
             kwargs["logprobs"] = True
             kwargs["top_logprobs"] = req.logprobs
+        if self.cache_key and len(req.messages) > 1:
+            kwargs["prompt_cache_key"] = cache_key(shared_prefix(req.messages))
         return kwargs
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
@@ -89,56 +105,93 @@ class OpenAIProvider:
             raw = await self.client.chat.completions.with_raw_response.create(
                 **split_known(self.client.chat.completions.create, self.request_kwargs(req))
             )
-            completion = raw.parse()
-            if inspect.isawaitable(completion):  # the async raw response parses asynchronously
-                completion = await completion
         except openai.APIStatusError as e:
             raise ProviderError(
                 _message(e), status=e.status_code, headers=dict(e.response.headers)
             ) from None
-        except openai.APITimeoutError:
-            raise ProviderError("request timed out", kind="timeout") from None
+        except openai.APITimeoutError as e:
+            raise ProviderError(
+                "request timed out", kind="timeout", sent=not never_sent(e)
+            ) from None
         except openai.APIConnectionError as e:
             raise ProviderError(
-                f"connection failed: {e.__cause__ or e}", kind="connection"
+                f"connection failed: {e.__cause__ or e}", kind="connection", sent=not never_sent(e)
             ) from None
-        except openai.APIResponseValidationError as e:
-            raise ProviderError(f"unexpected response: {e}", kind="bad_response") from None
-        latency = time.monotonic() - t0
+        try:
+            completion = raw.parse()
+            if inspect.isawaitable(completion):  # the async raw response parses asynchronously
+                completion = await completion
+            return self._response(completion, raw, time.monotonic() - t0)
+        except ProviderError:
+            raise
+        except Exception:  # a 200 that is not a chat completion (a proxy's page, a cut body)
+            raise _bad_shape(raw) from None
+
+    def _response(self, completion: Any, raw: Any, latency: float) -> ChatResponse:
         headers = {k.lower(): v for k, v in raw.headers.items()}
-        if not completion.choices:
-            raise ProviderError(
-                "response has no choices",
-                status=raw.status_code,
-                headers=headers,
-                kind="bad_response",
-            )
-        choice = completion.choices[0]
-        usage = completion.usage
-        details = getattr(usage, "prompt_tokens_details", None) if usage else None
-        refusal = getattr(choice.message, "refusal", None)
-        raw_finish = choice.finish_reason
-        finish = "refusal" if refusal else FINISH.get(raw_finish or "", raw_finish)
-        return ChatResponse(
-            text=choice.message.content or "",
-            usage=Usage(
-                input_tokens=usage.prompt_tokens if usage else 0,
-                output_tokens=usage.completion_tokens if usage else 0,
-                cached_input_tokens=(getattr(details, "cached_tokens", None) or 0)
-                if details
-                else 0,
-            ),
-            finish_reason=finish,
-            refusal=refusal,
-            request_id=headers.get("x-request-id") or completion.id,
-            latency_s=latency,
-            headers=headers,
-            logprobs=_logprobs(choice),
-            raw_finish_reason=raw_finish,
-        )
+        if not isinstance(getattr(completion, "choices", None), list) or not completion.choices:
+            raise _bad_shape(raw)
+        return chat_response(completion, headers, latency, raw.status_code)
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _bad_shape(raw: Any) -> ProviderError:
+    http = raw.http_response
+    return ProviderError(
+        describe_body(
+            http.content,
+            http.headers.get("content-type", ""),
+            str(http.request.url),
+            http.status_code,
+            "choices",
+        ),
+        status=http.status_code,
+        headers={k.lower(): v for k, v in http.headers.items()},
+        kind="bad_response",
+    )
+
+
+def chat_response(
+    completion: Any, headers: dict[str, str], latency: float, status: int = 200
+) -> ChatResponse:
+    """A `ChatCompletion` (online, or a line of a batch's output) as our response."""
+    if not completion.choices:
+        raise ProviderError(
+            "response has no choices",
+            status=status,
+            headers=headers,
+            kind="bad_response",
+        )
+    choice = completion.choices[0]
+    usage = getattr(completion, "usage", None)
+    given_in = getattr(usage, "prompt_tokens", None)
+    given_out = getattr(usage, "completion_tokens", None)
+    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    refusal = getattr(choice.message, "refusal", None)
+    raw_finish = choice.finish_reason
+    finish = "refusal" if refusal else FINISH.get(raw_finish or "", raw_finish)
+    return ChatResponse(
+        text=choice.message.content or "",
+        usage=Usage(
+            input_tokens=given_in if isinstance(given_in, int) else 0,
+            output_tokens=given_out if isinstance(given_out, int) else 0,
+            cached_input_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+            # reported by models that bill cache writes; priced by the table
+            cache_write_tokens=(getattr(details, "cache_write_tokens", None) or 0)
+            if details
+            else 0,
+            reported=isinstance(given_in, int) and isinstance(given_out, int),
+        ),
+        finish_reason=finish,
+        refusal=refusal,
+        request_id=headers.get("x-request-id") or completion.id,
+        latency_s=latency,
+        headers=headers,
+        logprobs=_logprobs(choice),
+        raw_finish_reason=raw_finish,
+    )
 
 
 def _logprobs(choice: Any) -> list[dict[str, Any]] | None:

@@ -4,7 +4,8 @@ An answer function is `answer(req: SimRequest, rng: random.Random) -> str`. It s
 as plain text whichever API it came through; `rng` is seeded from the sim's seed, the request
 body and (above temperature 0) how many times that body was answered before, so an answer
 function that uses it varies between samples yet replays exactly. Returning `Refusal(text)`
-makes the teacher refuse (OpenAI `message.refusal`, Anthropic `stop_reason: refusal`).
+makes the teacher refuse (OpenAI `message.refusal`, Anthropic `stop_reason: refusal`);
+returning `Believed(text, {alternative: p})` gives its answer token meaningful log-probabilities.
 
     >>> req = SimRequest("openai", "m", None, [{"role": "user", "content": "Hi there"}], {}, None)
     >>> echo(req, random.Random(0))
@@ -46,6 +47,19 @@ class SimRequest:
 
 class Refusal(str):
     """Return this from an answer function to refuse; its text is the refusal message."""
+
+
+class Believed(str):
+    """An answer with the teacher's belief: {alternative: probability} for the token where its
+    choice is written (e.g. each label of a classification). The OpenAI API turns it into that
+    token's top-K log-probabilities, so they carry the same scores that chose the answer."""
+
+    belief: dict[str, float]
+
+    def __new__(cls, text: str, belief: dict[str, float]) -> Believed:
+        out = super().__new__(cls, text)
+        out.belief = belief
+        return out
 
 
 AnswerFn = Callable[[SimRequest, random.Random], str]

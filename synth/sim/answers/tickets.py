@@ -15,16 +15,20 @@ temperature 0, which is what makes the teacher learnable by a student.
 Like a real model, it sometimes formats its answer a little differently ("Category: billing",
 "billing.", "BILLING"), deterministically by the ticket's text; the build's label normaliser
 undoes that. At temperature > 0 it sometimes gives its second choice, more often when the two
-top scores are close, so that self-consistency voting has something to decide.
+top scores are close, so that self-consistency voting has something to decide. Its answer
+token's top-K log-probabilities are its belief: softmax of the same scores (see `belief`).
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import random
 import re
 from typing import Any
+
+from synth.sim.answers.registry import Believed
 
 # The label set, in the order of prompts/support-ticket.yaml (a test keeps the two equal).
 CATEGORIES = [
@@ -45,6 +49,11 @@ CATEGORIES = [
 # What the teacher answers when no category's phrases appear at all: off the label set, as a
 # real model asked to pick one of N labels sometimes is.
 NO_SIGNAL_ANSWER = "other"
+
+# The scale at which phrase scores read as log-odds when the teacher states its belief: the
+# distribution over labels is softmax(score / BELIEF_TEMPERATURE), from the same scores that
+# choose the answer (never from a gold label, which the teacher does not see).
+BELIEF_TEMPERATURE = 1.0
 
 # Weight of a sentence that is an aside, relative to one about the main issue.
 ASIDE_WEIGHT = 0.4
@@ -364,6 +373,15 @@ def ranked(text: str) -> list[tuple[str, float]]:
     return sorted(s.items(), key=lambda kv: (-kv[1], CATEGORIES.index(kv[0])))
 
 
+def belief(text: str, temperature: float = BELIEF_TEMPERATURE) -> dict[str, float]:
+    """The teacher's distribution over CATEGORIES for a ticket: softmax of its scores."""
+    s = scores(text)
+    top = max(s.values())
+    weights = {cat: math.exp((v - top) / temperature) for cat, v in s.items()}
+    total = sum(weights.values())
+    return {cat: w / total for cat, w in weights.items()}
+
+
 def classify(text: str) -> str:
     """The teacher's choice at temperature 0, before formatting (NO_SIGNAL_ANSWER if none)."""
     (best, top), *_ = ranked(text)
@@ -408,6 +426,7 @@ def answer(req: Any, rng: random.Random) -> str:
         if rng.random() < p:
             label = second
     u = _fraction(text)
+    believed = belief(text)  # what its answer token's top-K log-probabilities say
     if 0.995 <= u and runner_up > 0:
-        return f"{best} or {second}"
-    return styled(label, u)
+        return Believed(f"{best} or {second}", believed)
+    return Believed(styled(label, u), believed)
