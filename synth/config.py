@@ -120,7 +120,15 @@ class RunConfig(Strict):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run folder: <runs_dir>/<name>/"
     )
     runs_dir: Path = Path("runs")
-    inputs: Path = Field(description="JSONL, one object per line")
+    inputs: Path = Field(
+        description="JSONL (one object per line), CSV, Parquet, or hf:NAME (a Hugging Face "
+        "dataset: hub name, local data folder or script, or save_to_disk folder)"
+    )
+    input_split: str = Field("train", description="the split of an hf: dataset to harvest")
+    input_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="template field: column of the inputs, for columns named otherwise",
+    )
     template: str = Field(description="a name under prompts/, or a path to a template file")
     teacher: TeacherConfig
     budget_usd: Decimal | None = Field(None, gt=0, description="hard ceiling on the teacher's bill")
@@ -214,7 +222,17 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     base = path.resolve().parent
     cfg.config_path = path.resolve()
     cfg.runs_dir = (base / cfg.runs_dir).resolve()
-    cfg.inputs = (base / cfg.inputs).resolve()
+    cfg.inputs = _resolve_inputs(base, cfg.inputs)
     if cfg.rounds is not None:
         cfg.rounds.pool = (base / cfg.rounds.pool).resolve()
     return cfg
+
+
+def _resolve_inputs(base: Path, inputs: Path) -> Path:
+    """A file relative to the config's folder; `hf:NAME` stays a dataset name unless NAME is a
+    folder or script beside the config."""
+    text = str(inputs)
+    if not text.startswith("hf:"):
+        return (base / inputs).resolve()
+    local = base / text[3:]
+    return Path("hf:" + str(local.resolve())) if local.exists() else inputs

@@ -146,7 +146,9 @@ def plan(cfg: RunConfig) -> Plan:
 def iter_items(p: Plan) -> Iterator[NewItem]:
     """Render and key every (input, sample); raises InputError naming the line."""
     t = p.cfg.teacher
-    for line, record, messages in render_records(p.cfg.inputs, p.template):
+    for line, record, messages in render_records(
+        p.cfg.inputs, p.template, split=p.cfg.input_split, columns=p.cfg.input_columns
+    ):
         request = ChatRequest(
             model=t.model,
             messages=messages,
