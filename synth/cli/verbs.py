@@ -20,20 +20,60 @@ from rich.console import Console
 from synth.errors import DistillError
 from synth.journal.lock import run_lock
 
+# typer writes a required argument `{NAME}` in usage lines; the convention (click's) is NAME
+typer.core.TyperArgument._usage_display_name = lambda self: (  # type: ignore[method-assign]
+    self.display_name_raw + ("..." if self.nargs != 1 else "")
+)
+
+# Plain click help (not typer's rich panels): `Usage: distill harvest [OPTIONS] CONFIG`, flags
+# without a `<bool>` type, and the same page style as `distill sim --help`; `-h` as `--help`.
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Distil a frontier model's behaviour on one task into a small student.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=HELP,
 )
-templates_app = typer.Typer(no_args_is_help=True, help="List, show and try prompt templates.")
+templates_app = typer.Typer(
+    no_args_is_help=True,
+    help="List, show and try prompt templates.",
+    rich_markup_mode=None,
+    context_settings=HELP,
+)
 app.add_typer(templates_app, name="templates")
 
 out = Console()
 err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
-ConfigArg = Annotated[Path, typer.Argument(help="the run's YAML config", show_default=False)]
+ConfigArg = Annotated[
+    Path, typer.Argument(help="the run's YAML config", show_default=False, metavar="CONFIG")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"distill {version('distill')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("distill (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Distil a frontier model's behaviour on one task into a small student."""
 
 
 def fail(message: str, code: int) -> None:
