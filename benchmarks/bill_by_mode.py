@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "price_batch_factor": price.batched().cost(_one_m()) / price.cost(_one_m()),
     }
     results: dict[str, Any] = {"items": n, "rows": []}
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for with_examples in (False, True):
             for mode in MODES:

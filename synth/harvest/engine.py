@@ -32,6 +32,7 @@ from synth.errors import (
     Interrupted,
     ProviderError,
 )
+from synth.harvest.batch import send_batches
 from synth.harvest.budget import Budget
 from synth.harvest.limits import Limiter
 from synth.harvest.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
@@ -542,8 +543,6 @@ async def harvest_async(
             stats.already_done = journal.count("done", current=True)
             auth_error: str | None = ""
             if cfg.teacher.mode == "batch":  # another sender, the same journal and budget
-                from synth.harvest.batch import send_batches
-
                 with progress(stats) if progress else nullcontext():
                     status, run_id = await send_batches(p, journal, provider, stats, wait=wait)
             else:
