@@ -10,6 +10,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -33,6 +34,15 @@ err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 ConfigArg = Annotated[Path, typer.Argument(help="the run's YAML config", show_default=False)]
+
+
+class ItemState(StrEnum):
+    """A journal item's state, as `distill logs --state` takes it."""
+
+    done = "done"
+    failed = "failed"
+    pending = "pending"
+    in_flight = "in_flight"
 
 
 def fail(message: str, code: int) -> None:
@@ -191,6 +201,32 @@ def report(
     out.print(cost_table(data))
     if (failed := failures_table(data, str(config))) is not None:
         out.print(failed)
+
+
+@app.command()
+@user_errors
+def logs(
+    config: ConfigArg,
+    n: Annotated[int, typer.Option("-n", "--count", help="how many items, newest last")] = 10,
+    state: Annotated[
+        ItemState | None, typer.Option(help="only items in this state", show_default=False)
+    ] = None,
+    grep: Annotated[
+        str | None, typer.Option(help="only items whose input or answer contains this text")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """What the teacher answered: the last items of the journal, read-only."""
+    from synth.cli.logs import print_logs
+
+    print_logs(
+        _load(config),
+        n=n,
+        state=state.value if state else None,
+        grep=grep,
+        as_json=as_json,
+        console=out,
+    )
 
 
 @app.command()
