@@ -17,20 +17,40 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from synth.cli.help_style import DistillTyper
 from synth.errors import DistillError
 from synth.journal.lock import run_lock
 
-app = typer.Typer(
+app = DistillTyper(
     add_completion=False,
     no_args_is_help=True,
     help="Distil a frontier model's behaviour on one task into a small student.",
     pretty_exceptions_enable=False,
 )
-templates_app = typer.Typer(no_args_is_help=True, help="List, show and try prompt templates.")
+templates_app = DistillTyper(no_args_is_help=True, help="List, show and try prompt templates.")
 app.add_typer(templates_app, name="templates")
 
 out = Console()
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"distill {version('distill')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = None,
+) -> None:
+    """Distil a frontier model's behaviour on one task into a small student."""
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 ConfigArg = Annotated[Path, typer.Argument(help="the run's YAML config", show_default=False)]
