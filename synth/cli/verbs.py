@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -277,12 +278,15 @@ def train(
     ] = False,
 ) -> None:
     """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
+    from evals.model_card import write_model_card
     from finetune.train import train as do_train
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
     with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the card
+        write_model_card(cfg)
     out.print(result.describe(), highlight=False)
 
 
@@ -290,12 +294,14 @@ def train(
 @user_errors
 def evaluate(config: ConfigArg) -> None:
     """Measure the student against the teacher (and gold labels) on held-out data."""
+    from evals.model_card import write_model_card
     from evals.run import evaluate as do_eval
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
     with step_progress("eval", err) as progress:
         result = do_eval(cfg, progress=progress)
+    write_model_card(cfg)
     out.print(result.describe(), highlight=False)
 
 
