@@ -6,7 +6,9 @@ batch completed by the next harvest; the budget holds with several batches."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,8 +20,9 @@ import pytest
 
 from synth.errors import BudgetExceeded
 from synth.harvest.engine import harvest
+from synth.harvest.providers.base import ChatRequest
 from synth.journal.batches import BatchJournal
-from synth.journal.store import Journal
+from synth.journal.store import Journal, pending_migrations
 from synth.sim.runner import SimServer
 from tests.conftest import REPO, Run, distill, make_run
 
@@ -67,20 +70,25 @@ def test_every_item_answered_once_at_the_batch_price(tmp_path: Path, provider: s
 def test_sigkill_after_submission_then_rerun_submits_nothing_twice(
     tmp_path: Path, provider: str
 ) -> None:
-    with SimServer(batch_delay_s=1.5, **PRICES) as sim:
+    with SimServer(batch_delay_s=3, **PRICES) as sim:
         run = batch_run(tmp_path, sim, provider)
         env = {"DISTILL_TEST_KEY": "sk-test-123456"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "synth.cli", "harvest", str(run.config)],
-            env={**__import__("os").environ, **env},
+            env={**os.environ, **env},
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if run.cfg().journal_path.exists() and len(batch_ids(run)) == 3:
-                break
+            path = run.cfg().journal_path
+            try:
+                # read only once the harvest has created the schema (a reader never migrates)
+                if path.exists() and not pending_migrations(path) and len(batch_ids(run)) == 3:
+                    break
+            except sqlite3.Error:  # the harvest is still creating the journal
+                pass
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -151,3 +159,65 @@ def test_no_wait_submits_and_a_later_harvest_collects(tmp_path: Path, provider: 
         assert r.returncode == 0, r.stderr
         assert len(sim.ledger()["entries"]) == 20
     assert len(batch_ids(run)) == 3
+
+
+def test_a_server_without_a_batch_api_is_one_line(tmp_path: Path) -> None:
+    from synth.sim.runner import SimServer as Sim
+
+    with Sim(**PRICES) as sim:
+        # an OpenAI-compatible server whose /v1 has no Files API: the base_url path is wrong
+        run = make_run(
+            tmp_path,
+            sim.openai_base_url.replace("/v1", "/other/v1"),
+            n=3,
+            teacher={"mode": "batch", "batch_poll_s": 0.02},
+        )
+        r = distill("harvest", str(run.config))
+    assert r.returncode == 5, r.stderr
+    assert "Traceback" not in r.stderr and "batch API" in r.stderr
+    with Journal(run.cfg().journal_path, readonly=True) as j:
+        assert j.count("pending") == 3  # nothing lost
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("reached", [True, False])
+def test_a_crash_between_submission_and_its_journal_entry_sends_nothing_twice(
+    tmp_path: Path, provider: str, reached: bool
+) -> None:
+    """The window a SIGKILL can hardly hit: the batch is journaled (`intend`) and the process
+    dies before the provider's answer is recorded. The next harvest finds the batch the
+    provider has (or learns it never arrived) instead of sending its items again."""
+    import asyncio
+
+    from synth.harvest.batch import batch_client
+    from synth.harvest.engine import iter_items, plan
+    from synth.harvest.providers import make_provider
+    from synth.journal.store import PLAN_REPLACE
+
+    with SimServer(**PRICES) as sim:
+        run = batch_run(tmp_path, sim, provider, n=6)
+        cfg = run.cfg()
+        p = plan(cfg)
+
+        async def crash_after_submitting() -> None:
+            provider_ = make_provider(cfg.teacher)
+            client = batch_client(provider_)
+            with Journal(cfg.journal_path) as j:
+                j.add_items(iter_items(p), plan=PLAN_REPLACE)
+                pending = list(j.iter_pending())
+                keys = [k for k, _ in pending]
+                BatchJournal(j).intend("distill-crash", provider, keys, Decimal("0.01"), 0)
+                if reached:
+                    lines = [client.line(k, ChatRequest(**r)) for k, r in pending]
+                    await client.submit(lines, "distill-crash")
+            await provider_.aclose()  # ... and the process dies before `confirm`
+
+        asyncio.run(crash_after_submitting())
+        result = harvest(cfg)
+        ledger = sim.ledger()
+    assert result.status == "finished"
+    assert len(ledger["entries"]) == 6 and len({e["body_hash"] for e in ledger["entries"]}) == 6
+    with Journal(cfg.journal_path, readonly=True) as j:
+        assert j.count("done") == 6
+        states = [r[0] for r in j.db.execute("SELECT state FROM batches ORDER BY created_at")]
+    assert states == (["collected"] if reached else ["never_sent", "collected"])

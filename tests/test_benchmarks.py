@@ -83,8 +83,31 @@ def test_train_throughput_smoke(tmp_path: Path) -> None:
 
 def test_soft_labels_smoke(tmp_path: Path) -> None:
     pytest.importorskip("trl")
-    data = smoke("soft_labels", tmp_path)
+    data = smoke("soft_labels", tmp_path, timeout=600)
     assert {r["loss"] for r in data["summary"]} == {"hard", "mix", "soft"}
     assert data["train_rows_with_teacher_dist"] > 0.9 * data["train_rows"]
     for r in data["runs"]:
         assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_rounds_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    data = smoke("rounds", tmp_path, timeout=600)
+    assert data["seeds_finished"] == 1
+    for run in data["runs"]:
+        assert [r["round"] for r in run["rounds"]] == [1, 2]
+        assert run["rounds"][1]["sent"] == 180 and run["rounds"][1]["agreement"] is not None
+    # the same round 1 for both selections, so that they compare from one start
+    first = {r["select"]: r["rounds"][0]["agreement"] for r in data["runs"]}
+    assert first["uncertainty"] == first["random"]
+
+
+def test_bill_by_mode_smoke(tmp_path: Path) -> None:
+    data = smoke("bill_by_mode", tmp_path)
+    rows = {(r["task"], r["mode"]): r for r in data["rows"]}
+    assert len(rows) == 6 and all(r["answered"] == data["items"] for r in rows.values())
+    assert all(r["equal_to_the_cent"] for r in rows.values())
+    for task in {t for t, _ in rows}:
+        online = float(rows[task, "online"]["teacher_bill_usd"])
+        assert float(rows[task, "batch"]["teacher_bill_usd"]) < online

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,20 +22,70 @@ from rich.console import Console
 from synth.errors import DistillError
 from synth.journal.lock import run_lock
 
+# typer writes a required argument `{NAME}` in usage lines; the convention (click's) is NAME
+typer.core.TyperArgument._usage_display_name = lambda self: (  # type: ignore[method-assign]
+    self.display_name_raw + ("..." if self.nargs != 1 else "")
+)
+
+# Plain click help (not typer's rich panels): `Usage: distill harvest [OPTIONS] CONFIG`, flags
+# without a `<bool>` type, and the same page style as `distill sim --help`; `-h` as `--help`.
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Distil a frontier model's behaviour on one task into a small student.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=HELP,
 )
-templates_app = typer.Typer(no_args_is_help=True, help="List, show and try prompt templates.")
+templates_app = typer.Typer(
+    no_args_is_help=True,
+    help="List, show and try prompt templates.",
+    rich_markup_mode=None,
+    context_settings=HELP,
+)
 app.add_typer(templates_app, name="templates")
 
 out = Console()
 err = Console(stderr=True)
 
+
 F = TypeVar("F", bound=Callable[..., Any])
-ConfigArg = Annotated[Path, typer.Argument(help="the run's YAML config", show_default=False)]
+ConfigArg = Annotated[
+    Path, typer.Argument(help="the run's YAML config", show_default=False, metavar="CONFIG")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"distill {version('distill')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("distill (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Distil a frontier model's behaviour on one task into a small student."""
+
+
+class ItemState(StrEnum):
+    """A journal item's state, as `distill logs --state` takes it."""
+
+    done = "done"
+    failed = "failed"
+    pending = "pending"
+    in_flight = "in_flight"
 
 
 def fail(message: str, code: int) -> None:
@@ -101,6 +153,7 @@ def harvest(
     from synth.harvest.engine import HarvestStats
     from synth.harvest.engine import dry_run as do_dry_run
     from synth.harvest.engine import harvest as do_harvest
+    from synth.harvest.estimate import current_mode, mode_estimates, mode_table
 
     overrides: dict[str, Any] = {}
     if inputs is not None:
@@ -120,6 +173,7 @@ def harvest(
             + (f"  (budget ${cfg.budget_usd:,.2f})" if cfg.budget_usd is not None else ""),
             highlight=False,
         )
+        out.print(mode_table(mode_estimates(cfg), current_mode(cfg)))
         return
     result = do_harvest(
         cfg,
@@ -155,6 +209,12 @@ def harvest(
         + (f" · failed items by reason: distill report {config}" if s.failed else ""),
         highlight=False,
     )
+    if s.repeated_inputs:
+        out.print(
+            f"note: {s.repeated_inputs:,} input lines repeat an earlier line's prompt exactly; "
+            "each was asked once",
+            highlight=False,
+        )
     if s.usage_flagged:
         err.print(
             f"[yellow]warning:[/] {s.usage_flagged:,} answers came with usage missing or "
@@ -193,7 +253,7 @@ def report(
     cfg = _load(config)
     data = cost_report(cfg)
     if as_json or html or md:
-        from evals.report_html import report_json_extras, write_report
+        from evals.report import report_json_extras, write_report
 
         if html or md:
             paths = write_report(cfg, html_path=html, md_path=md)
@@ -206,6 +266,32 @@ def report(
     out.print(cost_table(data))
     if (failed := failures_table(data, str(config))) is not None:
         out.print(failed)
+
+
+@app.command()
+@user_errors
+def logs(
+    config: ConfigArg,
+    n: Annotated[int, typer.Option("-n", "--count", help="how many items, newest last")] = 10,
+    state: Annotated[
+        ItemState | None, typer.Option(help="only items in this state", show_default=False)
+    ] = None,
+    grep: Annotated[
+        str | None, typer.Option(help="only items whose input or answer contains this text")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """What the teacher answered: the last items of the journal, read-only."""
+    from synth.cli.logs import print_logs
+
+    print_logs(
+        _load(config),
+        n=n,
+        state=state.value if state else None,
+        grep=grep,
+        as_json=as_json,
+        console=out,
+    )
 
 
 @app.command()
@@ -236,12 +322,15 @@ def train(
     ] = False,
 ) -> None:
     """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
+    from evals.model_card import write_model_card
     from finetune.train import train as do_train
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
     with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the card
+        write_model_card(cfg)
     out.print(result.describe(), highlight=False)
 
 
@@ -249,12 +338,14 @@ def train(
 @user_errors
 def evaluate(config: ConfigArg) -> None:
     """Measure the student against the teacher (and gold labels) on held-out data."""
+    from evals.model_card import write_model_card
     from evals.run import evaluate as do_eval
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
     with step_progress("eval", err) as progress:
         result = do_eval(cfg, progress=progress)
+    write_model_card(cfg)
     out.print(result.describe(), highlight=False)
 
 

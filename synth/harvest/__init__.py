@@ -8,6 +8,8 @@ secrets.py        keys out of every provider text, where it enters the engine
 usage_check.py    usage the budget cannot believe (missing, negative, too big): worst case
 budget.py         money reserved before a request leaves, settled after
 pricing.py        what the teacher costs, in Decimal, from genai-prices or the config
+estimate.py       the dry run's estimate: online, online with the prompt cache, batch
 cost_report.py    `distill report`: what was sent, what came back, what it cost
 providers/        one module per teacher API behind one small protocol (base, openai, anthropic)
+batch/            `teacher.mode: batch`: each provider's batch API, the runner, the factory
 """

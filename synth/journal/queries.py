@@ -5,6 +5,7 @@ keeps the reads of the harvest, build and eval themselves: items, plan, totals):
     bill_by_model(j)   items, tokens and dollars per (provider, model), for the cost report
     digest(j)          a fingerprint of the journal's content, for `distill run`'s stamps
     attempts_span_s(j) first request sent to last answer received
+    recent_items(j)    the last N items touched, newest first, by state and text: `distill logs`
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from synth.journal.store import Journal
+from synth.journal.store import _COLUMNS, Journal, JournalItem, _item
 
 
 def done_keys(j: Journal) -> set[str]:
@@ -65,3 +66,25 @@ def digest(j: Journal) -> tuple[list[Any], str | None]:
 def attempts_span_s(j: Journal) -> float:
     lo, hi = j.db.execute("SELECT MIN(started_at), MAX(ended_at) FROM attempts").fetchone()
     return float(hi - lo) if lo is not None and hi is not None else 0.0
+
+
+def recent_items(
+    j: Journal, n: int, *, state: str | None = None, grep: str | None = None
+) -> list[JournalItem]:
+    """The `n` items last updated, newest first; `state` keeps one state, `grep` keeps those
+    whose input or answer contains the text (case-insensitive for ASCII, as SQLite's LIKE)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if state:
+        where.append("state = ?")
+        args.append(state)
+    if grep:
+        # the input is stored as JSON (ensure_ascii=False): plain text matches as typed
+        like = "%" + grep.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(input LIKE ? ESCAPE '\\' OR response_text LIKE ? ESCAPE '\\')")
+        args += [like, like]
+    sql = f"SELECT {_COLUMNS} FROM items"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY updated_at DESC, line DESC, sample DESC LIMIT ?"
+    return [_item(row) for row in j.db.execute(sql, [*args, n])]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,6 +25,7 @@ from synth.harvest.batch.base import BatchClient, ItemResult
 from synth.harvest.budget import Budget
 from synth.harvest.pricing import Price, max_prompt_tokens
 from synth.harvest.providers.base import ChatRequest
+from synth.harvest.usage_check import clamp, unbelievable
 from synth.journal.batches import BatchJournal
 from synth.journal.store import Journal
 
@@ -85,6 +87,7 @@ class BatchRunner:
 
     async def run(self, *, wait: bool = True) -> str:
         """'finished', 'submitted' (--no-wait), 'budget', or 'pending' (items to resend)."""
+        await self._resolve_interrupted_submissions()
         self._refresh()
         while True:
             await self._submit_what_fits()
@@ -147,13 +150,30 @@ class BatchRunner:
             self.out_of_budget = False  # open batches will settle below their worst case
 
     async def _submit(self, chunk: list[tuple[str, bytes]], worst: Decimal) -> None:
-        batch_id = await self.client.submit([line for _, line in chunk])
-        # journaled the moment the provider accepted it: a re-run polls it, never resubmits
+        # journaled before the provider hears of it, so that no crash can send it twice
         keys = [k for k, _ in chunk]
-        self.batches.record(batch_id, self.client.name, keys, worst, self.run_id)
+        tag = "distill-" + uuid.uuid4().hex
+        self.batches.intend(tag, self.client.name, keys, worst, self.run_id)
         self.sent.update(keys)
+        try:
+            batch_id = await self.client.submit([line for _, line in chunk], tag)
+        except Exception as e:
+            if getattr(e, "status_code", None) is not None:  # refused: it was never created
+                self.batches.abandon(tag, f"refused: {e}")
+            raise  # otherwise unknown: the next run looks for it (`find`)
+        self.batches.confirm(tag, batch_id)
         self.progress.submitted += 1
         self._refresh()
+
+    async def _resolve_interrupted_submissions(self) -> None:
+        """A crash between journaling a batch and the provider's answer: adopt the batch the
+        provider has, or put its items back to pending when it has none."""
+        for b in self.batches.submitting():
+            found = await self.client.find(b.id, b.items, b.created_at, self.batches.known_ids())
+            if found is None:
+                self.batches.abandon(b.id, "never reached the provider")
+            else:
+                self.batches.confirm(b.id, found)
 
     # -- collecting -----------------------------------------------------------------------------
 
@@ -174,39 +194,47 @@ class BatchRunner:
             wait = min(wait * POLL_GROWTH, MAX_POLL_S)
 
     async def _collect(self, batch_id: str, status: str) -> None:
-        waiting = self.batches.keys_in(batch_id)
+        waiting = self.batches.waiting_in(batch_id)
         cost = Decimal(0)
         for result in await self.client.results(batch_id):
             if result.key == "*":  # the whole batch was refused: its items fail with the reason
                 for key in waiting:
                     self._unanswered(ItemResult(key, error=result.error))
-                waiting = set()
+                waiting = {}
                 break
             if result.key not in waiting:
                 continue  # not ours, or already collected
-            waiting.discard(result.key)
+            request = ChatRequest(**waiting.pop(result.key))
             if result.response is None:
                 self._unanswered(result)
                 continue
-            cost += self._answered(result)
+            cost += self._answered(result, request)
         self.batches.close(batch_id, status, cost)  # what the results left out: pending
         self.progress.retry_later += len(waiting)
         self.progress.collected += 1
         self._refresh()
 
-    def _answered(self, result: ItemResult) -> Decimal:
-        assert result.response is not None
-        usage = result.response.usage
-        cost = self.price.cost(usage)
+    def _answered(self, result: ItemResult, request: ChatRequest) -> Decimal:
+        response = result.response
+        assert response is not None
+        bound = max_prompt_tokens(request.messages, request.json_schema)
+        flag = unbelievable(response.usage, bound, self.max_out or None)
+        if flag is None:
+            cost = self.price.cost(response.usage)
+        else:  # the budget never trusts a number it cannot believe: the worst case
+            cost = self.price.worst_case(bound, self.max_out)
+            response.usage = clamp(response.usage, bound, self.max_out or None)
+        usage = response.usage
         online = self.online_price.cost(usage)
         full = self.online_price.uncached_cost(usage)
         self.journal.mark_done(
             result.key,
-            result.response,
+            response,
             cost,
             run_id=self.run_id,
             started_at=time.time(),
             full_price_usd=full,
+            flag=flag,
         )
         self.batches.set_online_cost(result.key, online)
         self.progress.done += 1

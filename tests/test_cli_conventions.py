@@ -1,0 +1,48 @@
+"""What a command-line user expects: -h, --version, CONFIG in usage lines, flags without a type,
+and a config key spelt as axolotl or TRL spell it answered with the key it is here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import distill, make_run
+
+
+def test_short_help_version_and_usage_placeholders() -> None:
+    top = distill("-h")
+    assert top.returncode == 0 and "--version" in top.stdout and "harvest" in top.stdout
+    v = distill("--version")
+    assert v.returncode == 0 and v.stdout.startswith("distill ")
+    h = distill("harvest", "-h")
+    assert h.returncode == 0, h.stderr
+    assert "[OPTIONS] CONFIG\n" in h.stdout
+    assert "{" not in h.stdout.splitlines()[0]
+    assert "<bool>" not in h.stdout
+    assert "--dry-run " in h.stdout
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "hint"),
+    [
+        ("student", "gradient_accumulation_steps", 4, "student.grad_accum"),
+        ("student", "lora_r", 8, "student.lora.r"),
+        ("student", "micro_batch_size", 2, "student.batch_size"),
+        ("student", "num_epochs", 2, "student.epochs"),
+        ("student", "grad_acum", 2, "student.grad_accum"),
+        ("teacher", "concurrncy", 2, "teacher.concurrency"),
+    ],
+)
+def test_other_tools_spellings_get_a_did_you_mean(
+    tmp_path: Path, section: str, key: str, value: int, hint: str
+) -> None:
+    run = make_run(tmp_path, "http://127.0.0.1:9/v1")
+    cfg = yaml.safe_load(run.config.read_text())
+    cfg.setdefault(section, {"base_model": "tiny"} if section == "student" else {})[key] = value
+    run.config.write_text(yaml.safe_dump(cfg))
+    r = distill("harvest", str(run.config), "--dry-run")
+    assert r.returncode != 0
+    assert f"{section}.{key}: unknown key (did you mean `{hint}`?)" in r.stderr
+    assert "Traceback" not in r.stderr
