@@ -15,7 +15,7 @@ from typing import Any
 
 import matplotlib
 
-from evals.report.collect import funnel_steps
+from evals.report import collect  # the module: it imports this one through report_rounds
 
 matplotlib.use("Agg")
 
@@ -297,7 +297,7 @@ def charts(data: dict[str, Any]) -> dict[str, str | None]:
     out["cost_per_model"] = cost_per_model(h["per_model"]) if h else None
     out["tokens_over_time"] = tokens_over_time(attempts)
     out["retries_over_time"] = retries_over_time(attempts)
-    out["funnel"] = funnel(funnel_steps(data["funnel"])) if data["funnel"] else None
+    out["funnel"] = funnel(collect.funnel_steps(data["funnel"])) if data["funnel"] else None
     m = data["eval"]
     if m:
         out["quality"] = quality_bars(quality_values(m))
