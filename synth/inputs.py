@@ -16,6 +16,7 @@ is sent. JSONL imports nothing heavy: `distill harvest` on it imports neither py
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,8 +133,6 @@ def _csv(path: Path, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow.csv as pacsv
 
     def batches() -> Any:
-        import csv
-
         import pyarrow as pa
 
         # every column a string, as the file has it ("007" is an id, not 7); a block at a time

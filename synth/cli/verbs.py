@@ -219,6 +219,49 @@ def harvest(
 
 @app.command()
 @user_errors
+def logs(
+    config: ConfigArg,
+    n: Annotated[int, typer.Option("-n", help="how many items, newest first")] = 10,
+    state: Annotated[
+        str | None, typer.Option(help="only items in this state: done, failed, pending, in_flight")
+    ] = None,
+    grep: Annotated[
+        str | None, typer.Option(help="only items whose input, answer or error has this text")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """What the teacher was asked and answered: the journal's last items, newest first."""
+    import datetime as dt
+
+    from rich.markup import escape
+
+    from synth.errors import StageError
+    from synth.journal.queries import recent_items
+    from synth.journal.store import Journal
+
+    cfg = _load(config)
+    if not cfg.journal_path.exists():
+        raise StageError(f"no harvest yet for {cfg.name}: run distill harvest {config}")
+    with Journal(cfg.journal_path, readonly=True) as j:
+        items = recent_items(j, n, state=state, grep=grep)
+    for it in reversed(items):  # oldest of the N first, so the newest ends next to the prompt
+        if as_json:
+            print(json.dumps(it, ensure_ascii=False))
+            continue
+        when = dt.datetime.fromtimestamp(it["updated_at"]).strftime("%Y-%m-%d %H:%M:%S")
+        cost = f" · ${float(it['cost_usd']):.6f}" if it["cost_usd"] else ""
+        took = f" · {it['latency_s']:.2f} s" if it["latency_s"] is not None else ""
+        out.rule(f"line {it['line']} · {it['state']} · {when}{took}{cost}", style="dim")
+        user = [m["content"] for m in it["messages"] if m["role"] == "user"]
+        print(user[-1] if user else "")
+        if it["answer"] is not None:
+            out.print(f"[bold]→[/] {escape(it['answer'])}", highlight=False)
+        if it["error"]:
+            out.print(f"[red]error:[/] {escape(it['error'])}", highlight=False)
+
+
+@app.command()
+@user_errors
 def report(
     config: ConfigArg,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
