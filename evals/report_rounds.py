@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from evals import markdown as md
-from evals.plots import ACCENT, MUTED, STUDENT, TEACHER, _figure, to_data_uri
+from evals.report.plots import ACCENT, MUTED, STUDENT, TEACHER, _figure, to_data_uri
 from synth.journal import rounds as journal_rounds
 from synth.journal.store import Journal
 

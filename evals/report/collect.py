@@ -76,14 +76,3 @@ def report_json_extras(cfg: RunConfig) -> dict[str, Any]:
     if cfg.journal_path.exists():
         extras["cost_comparison"] = cost_comparison(cfg, metrics)
     return extras
-
-
-def funnel_steps(funnel: dict[str, Any]) -> list[tuple[str, int]]:
-    """(step, items left after it), from `<run>/build/funnel.json` (synth.dataset.funnel.Funnel)."""
-    left = funnel["items_in"]
-    steps = [("items in", left)]
-    for stage in funnel["stages"]:
-        left -= stage["removed"]
-        steps.append((f"after {stage['name']}", left))
-    steps.append(("kept", funnel["kept"]))
-    return steps

@@ -15,8 +15,6 @@ from typing import Any
 
 import matplotlib
 
-from evals.report.collect import funnel_steps
-
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -274,6 +272,17 @@ def break_even(
 
 
 # -- which charts a run gets --------------------------------------------------------------
+
+
+def funnel_steps(funnel: dict[str, Any]) -> list[tuple[str, int]]:
+    """(step, items left after it), from `<run>/build/funnel.json` (synth.dataset.funnel.Funnel)."""
+    left = funnel["items_in"]
+    steps = [("items in", left)]
+    for stage in funnel["stages"]:
+        left -= stage["removed"]
+        steps.append((f"after {stage['name']}", left))
+    steps.append(("kept", funnel["kept"]))
+    return steps
 
 
 def quality_values(m: dict[str, Any]) -> dict[str, float]:
