@@ -37,6 +37,9 @@ def test_quick_demo_runs_every_stage_then_skips_them(tmp_path: Path) -> None:
     assert any("soft labels on" in r for r in rows)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert metrics["task"] == "classification" and metrics["items"] > 0
+    # the model card says how the student was prompted: the demo drops the system prompt
+    card = (run / "student" / "README.md").read_text()
+    assert "without the system prompt" in card and "## Eval: student vs teacher" in card
     # the config the demo wrote is a normal run config: everything is current now
     cfg = load_config(tmp_path / "demo" / "config.yaml")
     result = run_pipeline(cfg, console=console)

@@ -295,5 +295,10 @@ def test_eval_of_a_student_from_distill_train(tmp_path: Path) -> None:
     m = evaluate(cfg).metrics
     assert m["student"]["kind"] == "merged"
     assert m["cost"]["one_off"]["training_wall_s"] == summary["wall_time_s"]
+    from evals.model_card import write_model_card
+
+    card = write_model_card(cfg).read_text()  # type: ignore[union-attr]
+    assert "base_model: tiny" in card and 'path = "./merged"' in card
+    assert f"train: {summary['train_rows']:,} rows" in card and "fine-tuned version of" not in card
     shutil.rmtree(cfg.run_dir / "student" / "merged")
     assert evaluate(cfg).metrics["student"]["kind"] == "adapter"

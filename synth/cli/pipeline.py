@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from evals.model_card import write_model_card
 from evals.report import report_json_extras, write_report
 from evals.run import evaluate
 from finetune.train import train as train_student
@@ -205,11 +206,15 @@ def _run_pipeline(
 
     def do_train() -> str:
         with step_progress("train", console) as progress:
-            return train_student(cfg, progress=progress).describe()
+            described = train_student(cfg, progress=progress).describe()
+        write_model_card(cfg)
+        return described
 
     def do_eval() -> str:
         with step_progress("eval", console) as progress:
-            return evaluate(cfg, progress=progress).describe()
+            described = evaluate(cfg, progress=progress).describe()
+        write_model_card(cfg)
+        return described
 
     stage("harvest", do_harvest)
     stage("build", do_build)

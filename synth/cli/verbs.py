@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -47,6 +49,7 @@ app.add_typer(templates_app, name="templates")
 out = Console()
 err = Console(stderr=True)
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 ConfigArg = Annotated[
     Path, typer.Argument(help="the run's YAML config", show_default=False, metavar="CONFIG")
@@ -74,6 +77,15 @@ def _main(
     ] = False,
 ) -> None:
     """Distil a frontier model's behaviour on one task into a small student."""
+
+
+class ItemState(StrEnum):
+    """A journal item's state, as `distill logs --state` takes it."""
+
+    done = "done"
+    failed = "failed"
+    pending = "pending"
+    in_flight = "in_flight"
 
 
 def fail(message: str, code: int) -> None:
@@ -219,49 +231,6 @@ def harvest(
 
 @app.command()
 @user_errors
-def logs(
-    config: ConfigArg,
-    n: Annotated[int, typer.Option("-n", help="how many items, newest first")] = 10,
-    state: Annotated[
-        str | None, typer.Option(help="only items in this state: done, failed, pending, in_flight")
-    ] = None,
-    grep: Annotated[
-        str | None, typer.Option(help="only items whose input, answer or error has this text")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
-) -> None:
-    """What the teacher was asked and answered: the journal's last items, newest first."""
-    import datetime as dt
-
-    from rich.markup import escape
-
-    from synth.errors import StageError
-    from synth.journal.queries import recent_items
-    from synth.journal.store import Journal
-
-    cfg = _load(config)
-    if not cfg.journal_path.exists():
-        raise StageError(f"no harvest yet for {cfg.name}: run distill harvest {config}")
-    with Journal(cfg.journal_path, readonly=True) as j:
-        items = recent_items(j, n, state=state, grep=grep)
-    for it in reversed(items):  # oldest of the N first, so the newest ends next to the prompt
-        if as_json:
-            print(json.dumps(it, ensure_ascii=False))
-            continue
-        when = dt.datetime.fromtimestamp(it["updated_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        cost = f" · ${float(it['cost_usd']):.6f}" if it["cost_usd"] else ""
-        took = f" · {it['latency_s']:.2f} s" if it["latency_s"] is not None else ""
-        out.rule(f"line {it['line']} · {it['state']} · {when}{took}{cost}", style="dim")
-        user = [m["content"] for m in it["messages"] if m["role"] == "user"]
-        print(user[-1] if user else "")
-        if it["answer"] is not None:
-            out.print(f"[bold]→[/] {escape(it['answer'])}", highlight=False)
-        if it["error"]:
-            out.print(f"[red]error:[/] {escape(it['error'])}", highlight=False)
-
-
-@app.command()
-@user_errors
 def report(
     config: ConfigArg,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
@@ -318,6 +287,32 @@ def _print_eval_and_cost(cfg: Any) -> None:
 
 @app.command()
 @user_errors
+def logs(
+    config: ConfigArg,
+    n: Annotated[int, typer.Option("-n", "--count", help="how many items, newest last")] = 10,
+    state: Annotated[
+        ItemState | None, typer.Option(help="only items in this state", show_default=False)
+    ] = None,
+    grep: Annotated[
+        str | None, typer.Option(help="only items whose input or answer contains this text")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """What the teacher answered: the last items of the journal, read-only."""
+    from synth.cli.logs import print_logs
+
+    print_logs(
+        _load(config),
+        n=n,
+        state=state.value if state else None,
+        grep=grep,
+        as_json=as_json,
+        console=out,
+    )
+
+
+@app.command()
+@user_errors
 def build(
     config: ConfigArg,
     push_to_hub: Annotated[
@@ -344,12 +339,15 @@ def train(
     ] = False,
 ) -> None:
     """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
+    from evals.model_card import write_model_card
     from finetune.train import train as do_train
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
     with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the card
+        write_model_card(cfg)
     out.print(result.describe(), highlight=False)
 
 
@@ -357,12 +355,14 @@ def train(
 @user_errors
 def evaluate(config: ConfigArg) -> None:
     """Measure the student against the teacher (and gold labels) on held-out data."""
+    from evals.model_card import write_model_card
     from evals.run import evaluate as do_eval
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
     with step_progress("eval", err) as progress:
         result = do_eval(cfg, progress=progress)
+    write_model_card(cfg)
     out.print(result.describe(), highlight=False)
 
 

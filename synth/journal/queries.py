@@ -5,16 +5,15 @@ keeps the reads of the harvest, build and eval themselves: items, plan, totals):
     bill_by_model(j)   items, tokens and dollars per (provider, model), for the cost report
     digest(j)          a fingerprint of the journal's content, for `distill run`'s stamps
     attempts_span_s(j) first request sent to last answer received
-    recent_items(j)    the last N items, newest first, by state and text: `distill logs`
+    recent_items(j)    the last N items touched, newest first, by state and text: `distill logs`
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
-from synth.journal.store import Journal
+from synth.journal.store import _COLUMNS, Journal, JournalItem, _item
 
 
 def done_keys(j: Journal) -> set[str]:
@@ -70,35 +69,22 @@ def attempts_span_s(j: Journal) -> float:
 
 
 def recent_items(
-    j: Journal, n: int = 10, *, state: str | None = None, grep: str | None = None
-) -> list[dict[str, Any]]:
-    """The last `n` items touched, newest first; `state` keeps one state, `grep` keeps items
-    whose input, answer or error contains the text (case-insensitive)."""
-    where, args = [], []
+    j: Journal, n: int, *, state: str | None = None, grep: str | None = None
+) -> list[JournalItem]:
+    """The `n` items last updated, newest first; `state` keeps one state, `grep` keeps those
+    whose input or answer contains the text (case-insensitive for ASCII, as SQLite's LIKE)."""
+    where: list[str] = []
+    args: list[Any] = []
     if state:
         where.append("state = ?")
         args.append(state)
     if grep:
-        where.append(
-            "(instr(lower(input), lower(?)) OR instr(lower(COALESCE(response_text, '')), lower(?))"
-            " OR instr(lower(COALESCE(last_error, '')), lower(?)))"
-        )
-        args += [grep, grep, grep]
-    sql = (
-        "SELECT key, line, sample, state, model, input, request, response_text, last_error, "
-        "finish_reason, attempts, input_tokens, output_tokens, cost_usd, latency_s, updated_at "
-        "FROM items" + (" WHERE " + " AND ".join(where) if where else "")
-    )
-    rows = j.db.execute(sql + " ORDER BY updated_at DESC, line DESC LIMIT ?", (*args, n))
-    names = [
-        "key", "line", "sample", "state", "model", "input", "request", "answer", "error",
-        "finish_reason", "attempts", "input_tokens", "output_tokens", "cost_usd", "latency_s",
-        "updated_at",
-    ]  # fmt: skip
-    out = []
-    for row in rows:
-        item = dict(zip(names, row, strict=True))
-        item["input"] = json.loads(item["input"])
-        item["messages"] = json.loads(item.pop("request"))["messages"]
-        out.append(item)
-    return out
+        # the input is stored as JSON (ensure_ascii=False): plain text matches as typed
+        like = "%" + grep.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("(input LIKE ? ESCAPE '\\' OR response_text LIKE ? ESCAPE '\\')")
+        args += [like, like]
+    sql = f"SELECT {_COLUMNS} FROM items"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY updated_at DESC, line DESC, sample DESC LIMIT ?"
+    return [_item(row) for row in j.db.execute(sql, [*args, n])]
