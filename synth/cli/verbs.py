@@ -435,10 +435,12 @@ def templates_list() -> None:
 
     from synth.templates import iter_templates, load_template
 
-    table = Table("name", "task", "description", "path")
+    table = Table("name", "task", "description")
+    table.add_column("path", overflow="fold")  # wrapped, never cut with "…"
     for name, path in iter_templates(Path.cwd()):
         t = load_template(str(path))
-        table.add_row(name, t.task, t.description, str(path))
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        table.add_row(name, t.task, t.description, str(shown))
     out.print(table)
 
 
