@@ -107,6 +107,10 @@ def load_student(student_dir: Path, device: str = "auto") -> tuple[Any, Any, dic
         "device": device,
         "dtype": str(dtype).removeprefix("torch."),
     }
+    # transformers draws a "Loading weights" tqdm bar per load: not ours to show
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     if kind == "adapter":
         from peft import PeftModel
 

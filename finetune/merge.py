@@ -17,6 +17,9 @@ def merge_adapter(student_dir: str | Path, out_dir: str | Path) -> Path:
     """
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar is not ours to show
 
     src, out = Path(student_dir), Path(out_dir)
     if not (src / "adapter_config.json").exists():

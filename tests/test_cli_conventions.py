@@ -46,3 +46,11 @@ def test_other_tools_spellings_get_a_did_you_mean(
     assert r.returncode != 0
     assert f"{section}.{key}: unknown key (did you mean `{hint}`?)" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_terminal_tables_never_cut_a_path_at_80_columns() -> None:
+    r = distill("templates", "list", env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout
+    cells = "".join(line.split("│")[-2].strip() for line in r.stdout.splitlines() if "│" in line)
+    assert "support-ticket.yaml" in cells

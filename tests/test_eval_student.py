@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -302,3 +304,16 @@ def test_eval_of_a_student_from_distill_train(tmp_path: Path) -> None:
     assert f"train: {summary['train_rows']:,} rows" in card and "fine-tuned version of" not in card
     shutil.rmtree(cfg.run_dir / "student" / "merged")
     assert evaluate(cfg).metrics["student"]["kind"] == "adapter"
+
+
+def test_loading_the_student_draws_no_library_progress_bar(trained: Path) -> None:
+    """transformers' "Loading weights" tqdm bar leaked into the demo's output."""
+    code = (
+        "from pathlib import Path; from transformers.utils import logging\n"
+        "logging.enable_progress_bar()\n"
+        "from evals.generate import load_student\n"
+        f"load_student(Path({str(trained)!r}), 'cpu')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Loading weights" not in r.stderr + r.stdout and "it/s]" not in r.stderr

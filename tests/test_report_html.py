@@ -257,7 +257,7 @@ class DevTools:
         os.close(self.wfd)
 
 
-def _open(browser: DevTools, path: Path) -> tuple[str, dict[str, Any]]:
+def _open(browser: DevTools, path: Path, width: int = 1200) -> tuple[str, dict[str, Any]]:
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
         "sessionId"
@@ -266,7 +266,7 @@ def _open(browser: DevTools, path: Path) -> tuple[str, dict[str, Any]]:
         browser.send(f"{domain}.enable", session=session)
     browser.send(
         "Emulation.setDeviceMetricsOverride",
-        {"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+        {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600},
         session=session,
     )
     browser.events.clear()
@@ -278,6 +278,12 @@ def _open(browser: DevTools, path: Path) -> tuple[str, dict[str, Any]]:
         images: [...document.images].map(i => ({chart: i.dataset.chart, ok: i.complete && i.naturalWidth > 0})),
         empty: [...document.querySelectorAll('.empty')].length,
         height: document.documentElement.scrollHeight,
+        scroll_width: document.documentElement.scrollWidth,
+        client_width: document.documentElement.clientWidth,
+        wide: [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
+                && !e.closest('table'))
+            .slice(0, 5).map(e => e.tagName + '.' + e.className),
     })"""
     result = browser.send(
         "Runtime.evaluate", {"expression": probe, "returnByValue": True}, session=session
@@ -349,3 +355,24 @@ def test_report_in_a_headless_browser(full_run: Any, tmp_path: Path) -> None:
         and empty_page["empty"] == 5
     )
     assert empty_problems == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+@pytest.mark.parametrize("width", [1400, 420])
+def test_report_fits_the_screen_without_horizontal_scroll(
+    full_run: Any, tmp_path: Path, width: int
+) -> None:
+    (html,) = write_report(full_run, tmp_path / "r.html")
+    text = html.read_text()
+    assert str(full_run.run_dir.resolve()) not in text, "no absolute machine path on the page"
+    browser = DevTools(tmp_path / "chromium-profile")
+    try:
+        _, page = _open(browser, html, width)
+        problems = _problems(browser.events)
+    finally:
+        browser.close()
+    assert page["sections"] == SECTIONS
+    assert all(i["ok"] for i in page["images"]) and len(page["images"]) >= 10
+    assert page["scroll_width"] <= page["client_width"], (page["scroll_width"], page["wide"])
+    assert page["wide"] == []
+    assert problems == []

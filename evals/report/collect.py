@@ -22,6 +22,17 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
+def _shown(path: Path, base: Path | None) -> str:
+    """A path as the report prints it: relative to `base` (the config's folder, or the run
+    folder) where it lies inside it, so that the page names no machine's absolute paths."""
+    if base is not None:
+        try:
+            return str(Path(path).resolve().relative_to(base.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
 def collect(cfg: RunConfig) -> dict[str, Any]:
     """Everything the report shows, read from the run folder; a missing stage is None."""
     from evals.cost import cost_comparison
@@ -30,7 +41,8 @@ def collect(cfg: RunConfig) -> dict[str, Any]:
 
     data: dict[str, Any] = {
         "run": cfg.name,
-        "run_dir": str(cfg.run_dir),
+        "run_dir": _shown(cfg.run_dir, cfg.config_path.parent if cfg.config_path else None),
+        "run_dir_abs": str(cfg.run_dir.resolve()),
         "config": str(cfg.config_path) if cfg.config_path else None,
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "teacher": f"{cfg.teacher.provider}/{cfg.teacher.model}",
@@ -76,14 +88,3 @@ def report_json_extras(cfg: RunConfig) -> dict[str, Any]:
     if cfg.journal_path.exists():
         extras["cost_comparison"] = cost_comparison(cfg, metrics)
     return extras
-
-
-def funnel_steps(funnel: dict[str, Any]) -> list[tuple[str, int]]:
-    """(step, items left after it), from `<run>/build/funnel.json` (synth.dataset.funnel.Funnel)."""
-    left = funnel["items_in"]
-    steps = [("items in", left)]
-    for stage in funnel["stages"]:
-        left -= stage["removed"]
-        steps.append((f"after {stage['name']}", left))
-    steps.append(("kept", funnel["kept"]))
-    return steps

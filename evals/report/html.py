@@ -8,6 +8,7 @@ both shipped with the package.
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -25,6 +26,22 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def _run_relative(data: dict[str, Any], m: dict[str, Any] | None) -> str:
+    """The failures file as the user types it next to the config: `runs/NAME/eval/...`."""
+    if not m:
+        return ""
+    path = (m.get("files") or {}).get("failures")
+    if path is None:
+        return f"{data['run_dir']}/eval/failures.jsonl"
+    p = Path(path)
+    if p.is_absolute() and data.get("run_dir_abs"):
+        try:
+            return str(Path(data["run_dir"]) / p.relative_to(data["run_dir_abs"]))
+        except ValueError:
+            return path
+    return path
 
 
 def _resource(name: str) -> str:
@@ -48,7 +65,7 @@ def render_html(data: dict[str, Any]) -> str:
         "per_label": per_label,
         "per_label_who": list(per_label[0][1].keys()) if per_label else [],
         "speed_rows": rows.speed_rows(m) if m else [],
-        "failures_file": (m.get("files") or {}).get("failures", "eval/failures.jsonl") if m else "",
+        "failures_file": _run_relative(data, m),
         "cost_rows": rows.cost_rows(data["cost"]) if data["cost"] else [],
         "rounds_html": markupsafe.Markup(rounds_html(data.get("rounds"))),
     }

@@ -15,12 +15,11 @@ from typing import Any
 
 import matplotlib
 
-from evals.report import collect  # the module: it imports this one through report_rounds
-
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 TEACHER, STUDENT, ACCENT, MUTED = "#4c72b0", "#dd8452", "#c44e52", "#8c8c8c"
 
@@ -69,8 +68,8 @@ def thin(xs: list[float], ys: list[float], most: int = 1500) -> tuple[list[float
     return [xs[i] for i in idx], [ys[i] for i in idx]
 
 
-def cost_over_time(attempts: list[dict[str, Any]]) -> str | None:
-    """Cumulative teacher cost as the attempts ended."""
+def cost_over_time(attempts: list[dict[str, Any]], budget: float | None = None) -> str | None:
+    """Cumulative teacher cost as the attempts ended, under the budget's line when there is one."""
     priced = [a for a in attempts if a.get("cost_usd") is not None]
     if not priced:
         return None
@@ -82,7 +81,10 @@ def cost_over_time(attempts: list[dict[str, Any]]) -> str | None:
         ys.append(total)
     xs, ys = thin(xs, ys)
     fig, ax = _figure()
-    ax.step([0.0, *xs], [0.0, *ys], where="post", color=TEACHER)
+    ax.step([0.0, *xs], [0.0, *ys], where="post", color=TEACHER, label="spent")
+    if budget is not None:
+        ax.axhline(budget, color=MUTED, linestyle="--", label=f"budget ${budget:,.2f}")
+        ax.legend(frameon=False, loc="lower right")
     ax.set_xlabel(label)
     ax.set_ylabel("cumulative cost (USD)")
     ax.set_title("Teacher cost over time")
@@ -122,12 +124,19 @@ def tokens_over_time(attempts: list[dict[str, Any]]) -> str | None:
     _, ins = thin(xs, ins)
     xs, outs = thin(xs, outs)
     fig, ax = _figure()
-    ax.step([0.0, *xs], [0, *ins], where="post", color=TEACHER, label="input tokens")
-    ax.step([0.0, *xs], [0, *outs], where="post", color=STUDENT, label="output tokens")
+    a_in = ax.step([0.0, *xs], [0, *ins], where="post", color=TEACHER, label="input tokens")
+    # output tokens are often 100x fewer: on the input's axis they would be a flat line
+    right = ax.twinx()
+    right.grid(False)
+    a_out = right.step([0.0, *xs], [0, *outs], where="post", color=STUDENT, label="output tokens")
+    for axis, colour in ((ax, TEACHER), (right, STUDENT)):
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.tick_params(axis="y", colors=colour)
     ax.set_xlabel(label)
-    ax.set_ylabel("cumulative tokens")
+    ax.set_ylabel("cumulative input tokens", color=TEACHER)
+    right.set_ylabel("cumulative output tokens", color=STUDENT)
     ax.set_title("Tokens over time")
-    ax.legend(frameon=False)
+    ax.legend(handles=[*a_in, *a_out], frameon=False, loc="upper left")
     return to_data_uri(fig)
 
 
@@ -157,6 +166,7 @@ def retries_over_time(attempts: list[dict[str, Any]], bins: int = 30) -> str | N
         bottom = [b + v for b, v in zip(bottom, series[name], strict=True)]
     ax.set_xlabel(label)
     ax.set_ylabel("attempts")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Retries and 429s over time")
     ax.legend(frameon=False)
     return to_data_uri(fig)
@@ -173,6 +183,7 @@ def funnel(steps: list[tuple[str, int]]) -> str | None:
     ax.bar_label(bars, labels=[f"{n:,}" for n in counts], padding=3)
     ax.invert_yaxis()
     ax.set_xlabel("items left")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Filter funnel")
     ax.margins(x=0.15)
     return to_data_uri(fig)
@@ -276,6 +287,17 @@ def break_even(
 # -- which charts a run gets --------------------------------------------------------------
 
 
+def funnel_steps(funnel: dict[str, Any]) -> list[tuple[str, int]]:
+    """(step, items left after it), from `<run>/build/funnel.json` (synth.dataset.funnel.Funnel)."""
+    left = funnel["items_in"]
+    steps = [("items in", left)]
+    for stage in funnel["stages"]:
+        left -= stage["removed"]
+        steps.append((f"after {stage['name']}", left))
+    steps.append(("kept", funnel["kept"]))
+    return steps
+
+
 def quality_values(m: dict[str, Any]) -> dict[str, float]:
     """The 0..1 figures worth a bar: the summary's fractions and the gap."""
     out = {k: v for k, v in m["metrics"]["summary"].items() if isinstance(v, float) and 0 <= v <= 1}
@@ -293,11 +315,12 @@ def charts(data: dict[str, Any]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     attempts = data["attempts"]
     h = data["harvest"]
-    out["cost_over_time"] = cost_over_time(attempts)
+    budget = h.get("budget_usd") if h else None
+    out["cost_over_time"] = cost_over_time(attempts, float(budget) if budget is not None else None)
     out["cost_per_model"] = cost_per_model(h["per_model"]) if h else None
     out["tokens_over_time"] = tokens_over_time(attempts)
     out["retries_over_time"] = retries_over_time(attempts)
-    out["funnel"] = funnel(collect.funnel_steps(data["funnel"])) if data["funnel"] else None
+    out["funnel"] = funnel(funnel_steps(data["funnel"])) if data["funnel"] else None
     m = data["eval"]
     if m:
         out["quality"] = quality_bars(quality_values(m))

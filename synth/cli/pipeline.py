@@ -234,7 +234,8 @@ def _report(cfg: RunConfig, result: PipelineResult) -> PipelineResult:
 
 
 def stages_table(result: PipelineResult) -> Table:
-    table = Table("stage", "status", "seconds", "detail", title="distill run", title_justify="left")
+    table = Table("stage", "status", "seconds", title="distill run", title_justify="left")
+    table.add_column("detail", overflow="fold")  # paths wrap, never cut with "…"
     for r in result.records:
         table.add_row(r.stage, r.status, f"{r.seconds:.1f}", r.detail)
     return table

@@ -266,6 +266,23 @@ def report(
     out.print(cost_table(data))
     if (failed := failures_table(data, str(config))) is not None:
         out.print(failed)
+    _print_eval_and_cost(cfg)
+
+
+def _print_eval_and_cost(cfg: Any) -> None:
+    """Once eval ran: the student's quality against the teacher, its cost and the break-even,
+    as `--md` writes them."""
+    from rich.markdown import Markdown
+
+    from evals.cost import cost_comparison
+    from evals.markdown import cost_section, eval_section
+
+    if not cfg.paths.metrics.exists():
+        return
+    metrics = json.loads(cfg.paths.metrics.read_text(encoding="utf-8"))
+    out.print(Markdown(eval_section(metrics)))
+    if (cost := cost_comparison(cfg, metrics)) is not None:
+        out.print(Markdown(cost_section(cost)))
 
 
 @app.command()
@@ -418,10 +435,12 @@ def templates_list() -> None:
 
     from synth.templates import iter_templates, load_template
 
-    table = Table("name", "task", "description", "path")
+    table = Table("name", "task", "description")
+    table.add_column("path", overflow="fold")  # wrapped, never cut with "…"
     for name, path in iter_templates(Path.cwd()):
         t = load_template(str(path))
-        table.add_row(name, t.task, t.description, str(path))
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        table.add_row(name, t.task, t.description, str(shown))
     out.print(table)
 
 
