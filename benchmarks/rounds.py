@@ -119,7 +119,7 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=1024)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--layers", type=int, default=1)
-    ap.add_argument("--epochs", type=float, default=1)
+    ap.add_argument("--epochs", type=float, default=2)
     args = ap.parse_args()
     if args.smoke:
         args.pool, args.first, args.per_round, args.rounds, args.seeds = 400, 120, 60, 2, 1
@@ -144,20 +144,15 @@ def main() -> None:
                 result = run_rounds(cfg, console=log)
                 wall = time.monotonic() - t0
                 runs.append({"seed": seed, "select": mode, "wall_s": wall, "rounds": result.rounds})
+                # saved after every run: a run stopped part way keeps the seeds it finished
+                save_results(runs, args, time.monotonic() - t_all)
                 last = result.rounds[-1]
                 console.print(
                     f"seed {seed} {mode:>11}: "
                     + "  ".join(f"{r['agreement']:.3f}" for r in result.rounds)
                     + f"  (${float(last['spend_usd']):.4f}, {wall:.0f} s)"
                 )
-    summary = summarise(runs, args.rounds)
-    data = {
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "workdir")},
-        "runs": runs,
-        "summary": summary,
-        "wall_s": time.monotonic() - t_all,
-    }
-    path = save("rounds", data, out_dir=args.out)
+    path, summary = save_results(runs, args, time.monotonic() - t_all)
     rows = [
         [
             r + 1,
@@ -178,6 +173,21 @@ def main() -> None:
     )
     console.print(summary["verdict"])
     console.print(f"machine: {machine()['cores']} cores; results → {path}")
+
+
+def save_results(
+    runs: list[dict[str, Any]], args: argparse.Namespace, wall_s: float
+) -> tuple[Path, dict[str, Any]]:
+    done = [r for r in runs if sum(x["seed"] == r["seed"] for x in runs) == len(MODES)]
+    summary = summarise(done, args.rounds) if done else {}
+    data = {
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "workdir")},
+        "seeds_finished": len({r["seed"] for r in done}),
+        "runs": runs,
+        "summary": summary,
+        "wall_s": wall_s,
+    }
+    return save("rounds", data, out_dir=args.out), summary
 
 
 def summarise(runs: list[dict[str, Any]], n_rounds: int) -> dict[str, Any]:

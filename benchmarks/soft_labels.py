@@ -5,7 +5,8 @@ simulated teacher at temperature 0 with `teacher.logprobs: 20` (its answer token
 its belief: softmax of the same scores that choose its answer, never the gold label), built
 once (fixed validation/test split), then the same tiny student is trained on the first N rows
 of a seed-shuffled train split with `student.distill.loss` hard, mix (alpha 0.5) and soft, for
-the same number of steps, through `finetune.train.train` as `distill train` runs it. Each
+the same number of steps (`--steps`, 200 by default: 40 leave a student this small at chance;
+`soft` only with `--losses hard,mix,soft`), through `finetune.train.train` as `distill train` runs it. Each
 student is scored on the same test split: agreement with the teacher's label and accuracy
 against the records' gold `category`, reading the student's answer as its most likely label
 (`finetune.label_probs`, the same for every loss; no generation).
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import REPO, add_common_args, console, save, table  # noqa: E402
 
 LOSSES = ("hard", "mix", "soft")
-TINY = {"vocab_size": 1024, "hidden_size": 128, "layers": 2, "heads": 4}
+TINY = {"vocab_size": 1024, "hidden_size": 64, "layers": 2, "heads": 4}
 
 
 def harvest_and_build(work: Path, items: int | None = None) -> Path:
@@ -65,7 +66,7 @@ def harvest_and_build(work: Path, items: int | None = None) -> Path:
         )
         cfg["teacher"].update(
             base_url=sim.openai_base_url,
-            api_key_env="DISTILL_BENCH_KEY",
+            api_key_env=None,  # a local endpoint needs no key
             concurrency=32,
             rpm=None,
             logprobs=20,
@@ -77,11 +78,18 @@ def harvest_and_build(work: Path, items: int | None = None) -> Path:
     return path
 
 
-def run(config: Path, sizes: list[int | None], seeds: list[int], steps: int, work: Path) -> Any:
+def run(
+    config: Path,
+    sizes: list[int | None],
+    seeds: list[int],
+    steps: int,
+    work: Path,
+    losses: tuple[str, ...] = LOSSES,
+) -> Any:
     import torch
     from datasets import DatasetDict, load_from_disk
-    from finetune.generate import load_student
 
+    from evals.generate import load_student
     from finetune.label_probs import label_logprobs
     from finetune.tiny import build_tiny_student, texts_of
     from finetune.train import train
@@ -110,7 +118,7 @@ def run(config: Path, sizes: list[int | None], seeds: list[int], steps: int, wor
         for size in sizes:
             n = len(full_train) if size is None else min(size, len(full_train))
             subset = full_train.select(order[:n])
-            for loss in LOSSES:
+            for loss in losses:
                 cfg = base_cfg.model_copy(deep=True)
                 cfg.name = f"soft-{n}-{seed}-{loss}"
                 cfg.student = StudentConfig.model_validate(
@@ -131,7 +139,7 @@ def run(config: Path, sizes: list[int | None], seeds: list[int], steps: int, wor
                 DatasetDict({"train": subset}).save_to_disk(str(cfg.run_dir / "dataset"))
                 t0 = time.perf_counter()
                 result = train(cfg, resume=False)
-                model, tokenizer = load_student(str(result.model_dir), device="cpu")
+                model, tokenizer, _ = load_student(result.student_dir, device="cpu")
                 with torch.no_grad():
                     picked = label_logprobs(model, tokenizer, prompts, labels).argmax(-1).tolist()
                 answers = [labels[i] for i in picked]
@@ -150,6 +158,8 @@ def run(config: Path, sizes: list[int | None], seeds: list[int], steps: int, wor
                         "seconds": round(time.perf_counter() - t0, 1),
                     }
                 )
+                # what has run so far, should the run be cut short
+                (work / "runs_so_far.json").write_text(json.dumps(runs, indent=1))
                 console.print(
                     f"  n={n} seed={seed} {loss:4}: agreement {agree:.3f}, accuracy {acc:.3f} "
                     f"({runs[-1]['seconds']}s)"
@@ -192,8 +202,13 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(p)
-    p.add_argument("--steps", type=int, default=60, help="optimizer steps per student")
+    p.add_argument("--steps", type=int, default=200, help="optimizer steps per student")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--losses",
+        default="hard,mix",
+        help="comma-separated, of hard, mix, soft (default hard,mix)",
+    )
     a = p.parse_args(argv)
     sizes: list[int | None] = [150] if a.smoke else [150, 300, 600, None]
     seeds = list(range(1 if a.smoke else a.seeds))
@@ -203,12 +218,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         config = harvest_and_build(work, 400 if a.smoke else None)
-        runs, facts = run(config, sizes, seeds, steps, work)
+        losses = ("hard", "mix", "soft") if a.smoke else tuple(a.losses.split(","))
+        runs, facts = run(config, sizes, seeds, steps, work, losses)
         wall = time.perf_counter() - t0
     summary = summarise(runs)
     console.print(
         table(
-            "soft labels vs hard labels (tickets, test split; mean [min-max] over seeds)",
+            "soft labels vs hard labels (tickets, test split; mean, min-max over seeds)",
             ["train rows", "loss", "agreement with teacher", "accuracy vs gold"],
             [
                 [

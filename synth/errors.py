@@ -11,6 +11,7 @@
     ├── BudgetExceeded                budget_usd would be crossed: stopped, resumable (exit 4)
     ├── EndpointError                 the first requests all failed alike (nothing listening, 404,
     │                                 an HTML page): stopped early, resumable (exit 5)
+    ├── JournalError                  a run's journal SQLite cannot read: damaged, cut short (exit 2)
     ├── RunBusy                       another process is harvesting/building/training the same
     │                                 run folder: refused at once, names its pid (exit 6)
     ├── Interrupted                   Ctrl-C or SIGTERM: stopped cleanly, resumable (exit 130)
@@ -64,6 +65,10 @@ class BudgetExceeded(DistillError):
 
 class EndpointError(DistillError):
     exit_code = 5
+
+
+class JournalError(DistillError):
+    exit_code = 2
 
 
 class RunBusy(DistillError):

@@ -141,6 +141,11 @@ class Template:
             raise TemplateError(f"template {self.name}: {e.message}") from None
         except jinja2.exceptions.SecurityError as e:
             raise TemplateError(f"template {self.name}: unsafe operation refused: {e}") from None
+        except (ArithmeticError, TypeError, ValueError, LookupError, MemoryError) as e:
+            # {{ 1/0 }}, {{ text + 1 }}, a range too big: the input line is added by the caller
+            raise TemplateError(
+                f"template {self.name}: {type(e).__name__} while rendering: {e}"
+            ) from None
         return messages
 
 

@@ -101,6 +101,14 @@ def _test_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISTILL_TEST_KEY", "sk-test-123456")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _test_key_for_module_fixtures() -> Any:
+    # module-scoped fixtures harvest before any function-scoped fixture runs
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILL_TEST_KEY", "sk-test-123456")
+        yield
+
+
 @pytest.fixture
 def sim():
     from synth.sim.runner import SimServer

@@ -6,7 +6,9 @@ batch completed by the next harvest; the budget holds with several batches."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +21,7 @@ import pytest
 from synth.errors import BudgetExceeded
 from synth.harvest.engine import harvest
 from synth.journal.batches import BatchJournal
-from synth.journal.store import Journal
+from synth.journal.store import Journal, pending_migrations
 from synth.sim.runner import SimServer
 from tests.conftest import REPO, Run, distill, make_run
 
@@ -67,20 +69,25 @@ def test_every_item_answered_once_at_the_batch_price(tmp_path: Path, provider: s
 def test_sigkill_after_submission_then_rerun_submits_nothing_twice(
     tmp_path: Path, provider: str
 ) -> None:
-    with SimServer(batch_delay_s=1.5, **PRICES) as sim:
+    with SimServer(batch_delay_s=3, **PRICES) as sim:
         run = batch_run(tmp_path, sim, provider)
         env = {"DISTILL_TEST_KEY": "sk-test-123456"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "synth.cli", "harvest", str(run.config)],
-            env={**__import__("os").environ, **env},
+            env={**os.environ, **env},
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if run.cfg().journal_path.exists() and len(batch_ids(run)) == 3:
-                break
+            path = run.cfg().journal_path
+            try:
+                # read only once the harvest has created the schema (a reader never migrates)
+                if path.exists() and not pending_migrations(path) and len(batch_ids(run)) == 3:
+                    break
+            except sqlite3.Error:  # the harvest is still creating the journal
+                pass
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -151,3 +158,21 @@ def test_no_wait_submits_and_a_later_harvest_collects(tmp_path: Path, provider: 
         assert r.returncode == 0, r.stderr
         assert len(sim.ledger()["entries"]) == 20
     assert len(batch_ids(run)) == 3
+
+
+def test_a_server_without_a_batch_api_is_one_line(tmp_path: Path) -> None:
+    from synth.sim.runner import SimServer as Sim
+
+    with Sim(**PRICES) as sim:
+        # an OpenAI-compatible server whose /v1 has no Files API: the base_url path is wrong
+        run = make_run(
+            tmp_path,
+            sim.openai_base_url.replace("/v1", "/other/v1"),
+            n=3,
+            teacher={"mode": "batch", "batch_poll_s": 0.02},
+        )
+        r = distill("harvest", str(run.config))
+    assert r.returncode == 5, r.stderr
+    assert "Traceback" not in r.stderr and "batch API" in r.stderr
+    with Journal(run.cfg().journal_path, readonly=True) as j:
+        assert j.count("pending") == 3  # nothing lost

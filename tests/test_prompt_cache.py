@@ -15,6 +15,7 @@ from genai_prices import data_snapshot
 from synth.config import load_config
 from synth.errors import TemplateError
 from synth.harvest.engine import harvest, plan
+from synth.harvest.estimate import mode_estimates
 from synth.journal.store import Journal
 from synth.sim.runner import SimServer
 from synth.templates import load_template
@@ -166,3 +167,15 @@ def test_a_template_example_without_its_answer_is_an_error(tmp_path: Path) -> No
     )
     with pytest.raises(TemplateError, match="examples"):
         load_template("x", tmp_path)
+
+
+def test_the_dry_run_compares_online_cached_and_batch(tmp_path: Path) -> None:
+    run = cached_run(tmp_path, "http://127.0.0.1:9")
+    rows = {r.mode: r for r in mode_estimates(load_config(run.config))}
+    online, cached, batch = rows["online"], rows["online + cache"], rows["batch"]
+    assert cached.est_usd < online.est_usd / 2  # 29 of 30 requests read the long prefix
+    assert batch.est_usd == online.est_usd / 2  # the table's batch price: half
+    assert cached.worst_usd > online.worst_usd  # a request may write the cache
+    r = distill("harvest", str(run.config), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "online + cache (this config)" in r.stdout and "batch" in r.stdout

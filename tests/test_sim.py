@@ -601,7 +601,7 @@ def test_ledger_totals_and_cost_in_decimal() -> None:
         assert set(e) == {
             "request_id", "api", "model", "input_tokens", "output_tokens",
             "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "cost_usd",
-            "body_hash", "t",
+            "body_hash", "t", "batch",
         }  # fmt: skip
     totals = ledger["totals"]
     assert Decimal(totals["cost_usd"]) == total and totals["requests"] == 3

@@ -6,6 +6,8 @@ refresh thread), so a slow terminal never slows the harvest.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,13 +77,52 @@ class HarvestView:
         return Group(head, line)
 
 
+def plain_line(s: HarvestStats, now: float | None = None) -> str:
+    """One line of progress for a log file or a pipe (no terminal to redraw)."""
+    now = time.monotonic() if now is None else now
+    elapsed = max(now - s.started, 1e-6)
+    finished = s.done + s.failed
+    rate = finished / elapsed
+    eta = s.remaining / rate if rate > 0 else None
+    spent = s.prior_spent_usd + s.spent_usd
+    budget = f" / ${s.budget_usd:,.2f}" if s.budget_usd is not None else ""
+    line = (
+        f"harvest {s.already_done + finished}/{s.total}: done {s.done}, failed {s.failed}, "
+        f"in flight {s.in_flight}, {rate:.1f} req/s, retries {s.retries} "
+        f"({s.rate_limited} x 429), ${spent:,.4f}{budget}, ETA {_eta(eta)}"
+    )
+    paused = s.paused_for_s()
+    if paused >= 1.0:
+        line += f"; waiting {paused:.0f} s for the rate limit"
+    return line
+
+
+#: seconds between plain progress lines when stderr is not a terminal
+PLAIN_EVERY_S = float(os.environ.get("DISTILL_PROGRESS_EVERY_S", "10"))
+
+
 @contextmanager
 def harvest_progress(stats: HarvestStats, console: Console | None = None) -> Iterator[None]:
     console = console or Console(stderr=True)
-    with Live(HarvestView(stats), console=console, refresh_per_second=4, transient=False):
+    if console.is_terminal:
+        with Live(HarvestView(stats), console=console, refresh_per_second=4, transient=False):
+            yield
+        return
+    # a log file or a pipe: a plain line every PLAIN_EVERY_S seconds, and one at the end
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(PLAIN_EVERY_S):
+            console.print(plain_line(stats), highlight=False, soft_wrap=True)
+
+    ticker = threading.Thread(target=tick, name="distill-progress", daemon=True)
+    ticker.start()
+    try:
         yield
-    if not console.is_terminal:
-        console.line()  # a live display written to a file or pipe ends without one
+    finally:
+        stop.set()
+        ticker.join()
+        console.print(plain_line(stats), highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -80,6 +81,12 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except DistillError as e:
             fail(str(e), e.exit_code)
+        except sqlite3.DatabaseError as e:  # a journal damaged where only a later read sees it
+            fail(
+                f"a run's journal cannot be read ({e}): it is damaged or cut short; move "
+                "<run>/journal.sqlite aside (keep a copy) and run again",
+                2,
+            )
         except KeyboardInterrupt:
             err.print(
                 "[yellow]interrupted:[/] run the same command again to carry on where it stopped"
@@ -125,6 +132,7 @@ def harvest(
     from synth.harvest.engine import HarvestStats
     from synth.harvest.engine import dry_run as do_dry_run
     from synth.harvest.engine import harvest as do_harvest
+    from synth.harvest.estimate import current_mode, mode_estimates, mode_table
 
     overrides: dict[str, Any] = {}
     if inputs is not None:
@@ -144,6 +152,7 @@ def harvest(
             + (f"  (budget ${cfg.budget_usd:,.2f})" if cfg.budget_usd is not None else ""),
             highlight=False,
         )
+        out.print(mode_table(mode_estimates(cfg), current_mode(cfg)))
         return
     result = do_harvest(
         cfg,
@@ -206,6 +215,14 @@ def report(
     """What the teacher cost; with the later stages, what the student costs and the gap."""
     from synth.harvest.cost_report import cost_report, cost_table, failures_table
 
+    for flag, target in (("--html", html), ("--md", md)):
+        if target is not None and target.is_dir():
+            fail(
+                f"{flag} {target}: is a folder; give a file name, e.g. {target / ('report' + flag[1:].replace('-', '.'))}",
+                2,
+            )
+        if target is not None and not target.parent.is_dir():
+            fail(f"{flag} {target}: folder {target.parent} does not exist; create it first", 2)
     cfg = _load(config)
     data = cost_report(cfg)
     if as_json or html or md:

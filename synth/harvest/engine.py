@@ -32,6 +32,7 @@ from synth.errors import (
     Interrupted,
     ProviderError,
 )
+from synth.harvest.batch import send_batches
 from synth.harvest.budget import Budget
 from synth.harvest.limits import Limiter
 from synth.harvest.pricing import Price, estimate_prompt_tokens, max_prompt_tokens, resolve_price
@@ -71,6 +72,12 @@ class HarvestStats:
     budget_usd: Decimal | None = None
     batches: str | None = None  # batch mode: batches and items per state, one line
     started: float = field(default_factory=time.monotonic)
+    limiter: Limiter | None = None  # set by the engine: the progress shows its pauses
+
+    def paused_for_s(self) -> float:
+        """How long the lane is held for the rate limit from now (0: not held)."""
+        lim = self.limiter
+        return max(0.0, lim.paused_until - time.monotonic()) if lim is not None else 0.0
 
     @property
     def remaining(self) -> int:
@@ -196,6 +203,7 @@ class Harvester:
         t = self.cfg.teacher
         # probe: with no rpm/tpm configured, one request learns the advertised limits first
         self.limiter = Limiter(t.concurrency, t.rpm, t.tpm, probe=True)
+        stats.limiter = self.limiter
         self.budget = Budget(self.cfg.budget_usd, journal.spent_usd())
         stats.prior_spent_usd = self.budget.spent
         stats.budget_usd = self.cfg.budget_usd
@@ -309,9 +317,11 @@ class Harvester:
             self.limiter.observe(err.headers)
             if decision.rate_limited:
                 self.stats.rate_limited += 1
-                self.limiter.on_rate_limited(wait)
+                self.limiter.on_rate_limited(wait, err.headers)
             elif decision.overloaded:
                 self.limiter.on_overloaded()
+            else:
+                self.limiter.on_failed()
 
         try:
             response = await self._send(req, prompt_bound + max_out, a, on_retry)
@@ -409,7 +419,9 @@ class Harvester:
     async def _send(
         self, req: ChatRequest, tokens_bound: int, a: _Attempt, on_retry: Any
     ) -> ChatResponse:
-        async for attempt in retrying(self.cfg.teacher.max_attempts, on_retry=on_retry):
+        async for attempt in retrying(
+            self.cfg.teacher.max_attempts, on_retry=on_retry, escalate=self.limiter.failing
+        ):
             with attempt:
                 if self.stop_reason == "auth":
                     raise ProviderError("run stopped: the key was refused", status=401)
@@ -519,8 +531,6 @@ async def harvest_async(
             stats.already_done = journal.count("done", current=True)
             auth_error: str | None = ""
             if cfg.teacher.mode == "batch":  # another sender, the same journal and budget
-                from synth.harvest.batch import send_batches
-
                 with progress(stats) if progress else nullcontext():
                     status, run_id = await send_batches(p, journal, provider, stats, wait=wait)
             else:

@@ -15,9 +15,12 @@ Three brakes, all shared by every request of the lane:
   are spaced 60/rpm seconds apart (a start that came late lets the next come as much
   sooner, so late wake-ups do not add up), and the token bucket holds about one second of
   tokens;
-- a pause: after a 429, or when the rate-limit headers say the allowance is spent, no request
-  starts before a given time. A 429 also halves the paced rates, which recover additively on
-  successes up to the configured (or advertised) ceiling.
+- a pause: after a 429 at the limit, or when the rate-limit headers say the allowance is
+  spent, no request starts before a given time. Such a 429 also halves the paced rates, which
+  recover additively on successes up to the configured (or advertised) ceiling. With a
+  ceiling known, the lane is paced under it already: a 429 is a hiccup that holds back only
+  its own request for its retry-after, unless 429s become dense (the ceiling is wrong) or
+  the measured rate is above the ceiling.
 
 Time comes from an injected `clock` and `sleep`, so tests run on a fake clock.
 """
@@ -60,7 +63,7 @@ RATE_CUT_COOLDOWN_S = 1.0
 #: additive increase per success, as a share of the ceiling (or of the rate before the cut)
 RATE_INCREASE = 0.01
 #: consecutive overload answers (503/529) before the concurrency ceiling is cut
-OVERLOAD_STREAK = 2
+OVERLOAD_STREAK = 3
 #: at most one cut of the concurrency ceiling per this many seconds: the answers of the
 #: requests already in flight when we cut are the same overload, not a new one
 OVERLOAD_COOLDOWN_S = 1.0
@@ -69,6 +72,15 @@ RECOVERY_SUCCESSES = 4
 #: how far back starts are counted to measure the lane's actual rate (used when a 429 comes
 #: to a lane that had no configured rate to cut)
 MEASURE_WINDOW_S = 10.0
+#: with a known ceiling, a 429 cuts the pace only when the measured rate is above it by this
+#: factor (a burst the pacing let through); at or under it, the 429 holds back only its request
+OVER_CEILING = 1.05
+#: ... or when 429s are this dense among the last outcomes (successes and 429s): the ceiling is
+#: wrong (a provider enforcing less than it advertises, or a wrong `rpm`)
+DENSE_429_SHARE = 0.3
+RECENT_OUTCOMES = 20
+#: the share of failed attempts among the last ones at which the lane counts as failing
+FAILING_SHARE = 0.5
 
 
 # --------------------------------------------------------------------------- pacing
@@ -212,6 +224,8 @@ class Limiter:
         self._last_overload_cut = -math.inf
         self._last_rate_cut = -math.inf
         self._successes = 0
+        self._recent: deque[bool] = deque(maxlen=RECENT_OUTCOMES)  # True: a 429
+        self._health: deque[bool] = deque(maxlen=RECENT_OUTCOMES)  # True: any failed attempt
 
     @property
     def rpm(self) -> float | None:
@@ -291,24 +305,62 @@ class Limiter:
             if w.spent and w.reset_s:
                 self.paused_until = max(self.paused_until, now + min(w.reset_s, MAX_HOLD_S))
 
-    def on_rate_limited(self, wait_s: float) -> None:
-        """A 429: no request of the lane starts before now + wait_s, and the paced rates halve
-        (from the measured rate when none was set). The requests already in flight when we
-        cut answer 429 too: they are the same excess, so a cut needs a start since the last."""
+    def on_rate_limited(self, wait_s: float, headers: Mapping[str, str] | None = None) -> bool:
+        """A 429. At the limit (see `_at_limit`): no request of the lane starts before
+        now + wait_s, and the paced rates halve (from the measured rate when none was set);
+        the requests already in flight when we cut answer 429 too: they are the same excess,
+        so a cut needs a start since the last. Well under the limit, it is a hiccup: only its
+        own request waits (its retry-after), the lane goes on. Returns whether it was the limit."""
         now = self._clock()
+        self._recent.append(True)
+        self._health.append(True)
+        if not self._at_limit(now, headers or {}):
+            return False
         self.paused_until = max(self.paused_until, now + max(0.0, wait_s))
         if self._starts_since_cut == 0 or now - self._last_rate_cut < RATE_CUT_COOLDOWN_S:
-            return
+            return True
         self._starts_since_cut = 0
         self._last_rate_cut = now
         rpm, tpm = self._measured(now)
         self._rpm.cut(rpm, MIN_RPM, now)
         self._tpm.cut(tpm, MIN_TPM, now)
+        return True
+
+    def _at_limit(self, now: float, headers: Mapping[str, str]) -> bool:
+        """Whether a 429 means the lane goes too fast. With a known ceiling (configured, or
+        advertised by the headers, which `observe` has read first) the lane is already paced
+        under it, so a 429 is the provider's hiccup or a short window's jitter, unless 429s
+        have become dense (the ceiling is wrong: a provider enforcing less than it says, a
+        wrong `rpm`), or the headers say a window is spent while the measured rate is above
+        the ceiling. With no ceiling known, a 429 is the only word on the limit: heed it."""
+        recent = self._recent
+        if len(recent) == RECENT_OUTCOMES and sum(recent) >= DENSE_429_SHARE * len(recent):
+            return True
+        ceilings = (self._rpm.ceiling, self._tpm.ceiling)
+        if ceilings == (None, None):
+            return True
+        rpm, tpm = self._measured(now)
+        return any(
+            ceiling is not None and rate is not None and rate > OVER_CEILING * ceiling
+            for ceiling, rate in zip(ceilings, (rpm, tpm), strict=True)
+        )
+
+    def on_failed(self) -> None:
+        """Any other failed attempt (a 5xx, a timeout, a dropped connection)."""
+        self._health.append(True)
+
+    def failing(self) -> bool:
+        """Whether most recent attempts of the lane fail: retries should then back off
+        exponentially; while most succeed, a failure is the request's own bad luck and its
+        retry waits the first backoff step only (no long tail of unlucky items)."""
+        h = self._health
+        return len(h) >= RECENT_OUTCOMES // 2 and sum(h) >= FAILING_SHARE * len(h)
 
     def on_overloaded(self) -> None:
         """A 503/529 (a local server's full queue, Anthropic's overload): after a streak of
         them, halve the concurrency ceiling (at least 1), at most once per cooldown."""
         self._successes = 0
+        self._health.append(True)
         self._overload_streak += 1
         now = self._clock()
         if (
@@ -323,6 +375,8 @@ class Limiter:
         """Additive increase: rates climb back towards their ceiling, and the concurrency
         ceiling gains one after a run of successes."""
         self._overload_streak = 0
+        self._recent.append(False)
+        self._health.append(False)
         self._successes += 1
         if self.concurrency < self.max_concurrency and self._successes >= max(
             RECOVERY_SUCCESSES, self.concurrency

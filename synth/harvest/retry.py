@@ -162,6 +162,7 @@ def retrying(
     on_retry: OnRetry | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: Rng = random,
+    escalate: Callable[[], bool] | None = None,
 ) -> tenacity.AsyncRetrying:
     """A tenacity loop for one request: retries the ProviderErrors `decide` says to retry,
     waits `wait_s`, gives up after `max_attempts` attempts and re-raises the last error (so
@@ -176,7 +177,10 @@ def retrying(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         assert isinstance(exc, ProviderError)
-        return wait_s(exc, state.attempt_number, rng)
+        # `escalate()` false (the lane mostly succeeds): the first backoff step, however many
+        # attempts this request took; true or absent: exponential in its attempts
+        attempt = state.attempt_number if escalate is None or escalate() else 1
+        return wait_s(exc, attempt, rng)
 
     async def before_sleep(state: tenacity.RetryCallState) -> None:
         if on_retry is None or state.outcome is None:

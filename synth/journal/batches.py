@@ -14,9 +14,11 @@ fails with the provider's message.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from synth.journal.store import FAILED, PENDING, Journal
 
@@ -64,12 +66,13 @@ class BatchJournal:
             )
         ]
 
-    def keys_in(self, batch_id: str) -> set[str]:
-        """The items of a batch still waiting for their result."""
+    def waiting_in(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        """The items of a batch still waiting for their result: key → request."""
         return {
-            r[0]
+            r[0]: json.loads(r[1])
             for r in self.db.execute(
-                "SELECT key FROM items WHERE batch_id = ? AND state = ?", (batch_id, BATCHED)
+                "SELECT key, request FROM items WHERE batch_id = ? AND state = ?",
+                (batch_id, BATCHED),
             )
         }
 

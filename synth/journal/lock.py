@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from synth.errors import RunBusy
+from synth.errors import ConfigError, RunBusy
 
 LOCK_NAME = "run.lock"
 _held: dict[Path, int] = {}  # lock file -> how many times this process holds it
@@ -45,8 +45,14 @@ def run_lock(run_dir: Path, what: str) -> Iterator[None]:
         finally:
             _held[path] -= 1
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:  # runs_dir is a file, or a folder this user cannot write to
+        raise ConfigError(
+            f"runs_dir: cannot use {run_dir} ({e.strerror}): runs_dir must be a folder you can "
+            "write to"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

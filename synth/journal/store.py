@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from synth.errors import JournalError
 from synth.harvest.providers.base import ChatRequest, ChatResponse
 from synth.journal.migrations import MIGRATIONS, migrate
 from synth.money import round_usd
@@ -129,6 +130,15 @@ def _item(row: tuple[Any, ...]) -> JournalItem:
     )
 
 
+def unreadable(path: Path, err: Exception) -> JournalError:
+    """The one line for a journal SQLite cannot read (cut short, overwritten, not SQLite)."""
+    return JournalError(
+        f"{path}: the journal cannot be read ({err}): it is damaged or cut short; move it "
+        "aside (keep a copy: its answers may be recoverable with sqlite3's .recover) and run "
+        "again to start the run afresh"
+    )
+
+
 def pending_migrations(path: Path) -> list[str]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -145,6 +155,16 @@ class Journal:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        try:
+            self._open(readonly)
+            self.db.execute("SELECT COUNT(*) FROM items").fetchone()  # reads the table's pages
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise
+            raise unreadable(self.path, e) from None
+        self.current_only = False  # set by add_items: restrict pending work to those keys
+
+    def _open(self, readonly: bool) -> None:
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(self.path)
@@ -161,7 +181,6 @@ class Journal:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=10000")
             migrate(self.db)
-        self.current_only = False  # set by add_items: restrict pending work to those keys
 
     def close(self) -> None:
         self.db.close()

@@ -6,9 +6,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from synth.errors import ConfigError
+import anthropic
+import openai
+
+from synth.errors import AuthError, ConfigError, EndpointError
+from synth.harvest.batch.anthropic_batch import AnthropicBatches
 from synth.harvest.batch.base import BatchClient
+from synth.harvest.batch.openai_batch import OpenAIBatches
+from synth.harvest.batch.runner import BatchProgress, BatchRunner
+from synth.harvest.providers.anthropic import AnthropicProvider
 from synth.harvest.providers.base import Provider
+from synth.harvest.providers.openai import OpenAIProvider
+from synth.harvest.secrets import Redactor
 from synth.journal.store import Journal
 
 if TYPE_CHECKING:
@@ -18,16 +27,9 @@ if TYPE_CHECKING:
 def batch_client(provider: Provider) -> BatchClient:
     """The batch API of the provider the online harvest would use (same SDK client, key and
     request shape)."""
-    from synth.harvest.providers.anthropic import AnthropicProvider
-    from synth.harvest.providers.openai import OpenAIProvider
-
     if isinstance(provider, AnthropicProvider):
-        from synth.harvest.batch.anthropic_batch import AnthropicBatches
-
         return AnthropicBatches(provider)
     if isinstance(provider, OpenAIProvider):
-        from synth.harvest.batch.openai_batch import OpenAIBatches
-
         return OpenAIBatches(provider)
     raise ConfigError(f"teacher.mode: batch: provider {provider.name} has no batch API")
 
@@ -36,8 +38,6 @@ async def send_batches(
     p: Plan, journal: Journal, provider: Provider, stats: HarvestStats, *, wait: bool = True
 ) -> tuple[str, int]:
     """One batch-mode run over the journal: (status, run id). See `runner.BatchRunner`."""
-    from synth.harvest.batch.runner import BatchProgress, BatchRunner
-
     t = p.cfg.teacher
     client = batch_client(provider)
     run_id = journal.start_run(
@@ -63,8 +63,27 @@ async def send_batches(
     )
     try:
         status = await runner.run(wait=wait)
-    except BaseException:
+    except BaseException as e:
         journal.end_run(run_id, "interrupted")
+        refused = _refusal(e, provider, t.base_url)
+        if refused is not None:
+            raise refused from None
         raise
     journal.end_run(run_id, status)
     return status, run_id
+
+
+def _refusal(err: BaseException, provider: Provider, base_url: str | None) -> Exception | None:
+    """A batch API call the endpoint refused, as one line for the user (key redacted)."""
+    if not isinstance(err, openai.APIError | anthropic.APIError):
+        return None
+    clean = Redactor(getattr(getattr(provider, "client", None), "api_key", None))
+    status = getattr(err, "status_code", None)
+    where = base_url or f"the {provider.name} API"
+    what = clean(f"{status}: {err.message}" if status else f"connection failed: {err.message}")
+    if status in (401, 403):
+        return AuthError(f"the batch API at {where} refused the key ({what}): check it")
+    return EndpointError(
+        f"the batch API at {where} failed ({what}): a server without the provider's batch API "
+        "needs teacher.mode: online; the journal keeps what was submitted, run again to go on"
+    )

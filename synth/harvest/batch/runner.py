@@ -24,6 +24,7 @@ from synth.harvest.batch.base import BatchClient, ItemResult
 from synth.harvest.budget import Budget
 from synth.harvest.pricing import Price, max_prompt_tokens
 from synth.harvest.providers.base import ChatRequest
+from synth.harvest.usage_check import clamp, unbelievable
 from synth.journal.batches import BatchJournal
 from synth.journal.store import Journal
 
@@ -174,39 +175,47 @@ class BatchRunner:
             wait = min(wait * POLL_GROWTH, MAX_POLL_S)
 
     async def _collect(self, batch_id: str, status: str) -> None:
-        waiting = self.batches.keys_in(batch_id)
+        waiting = self.batches.waiting_in(batch_id)
         cost = Decimal(0)
         for result in await self.client.results(batch_id):
             if result.key == "*":  # the whole batch was refused: its items fail with the reason
                 for key in waiting:
                     self._unanswered(ItemResult(key, error=result.error))
-                waiting = set()
+                waiting = {}
                 break
             if result.key not in waiting:
                 continue  # not ours, or already collected
-            waiting.discard(result.key)
+            request = ChatRequest(**waiting.pop(result.key))
             if result.response is None:
                 self._unanswered(result)
                 continue
-            cost += self._answered(result)
+            cost += self._answered(result, request)
         self.batches.close(batch_id, status, cost)  # what the results left out: pending
         self.progress.retry_later += len(waiting)
         self.progress.collected += 1
         self._refresh()
 
-    def _answered(self, result: ItemResult) -> Decimal:
-        assert result.response is not None
-        usage = result.response.usage
-        cost = self.price.cost(usage)
+    def _answered(self, result: ItemResult, request: ChatRequest) -> Decimal:
+        response = result.response
+        assert response is not None
+        bound = max_prompt_tokens(request.messages, request.json_schema)
+        flag = unbelievable(response.usage, bound, self.max_out or None)
+        if flag is None:
+            cost = self.price.cost(response.usage)
+        else:  # the budget never trusts a number it cannot believe: the worst case
+            cost = self.price.worst_case(bound, self.max_out)
+            response.usage = clamp(response.usage, bound, self.max_out or None)
+        usage = response.usage
         online = self.online_price.cost(usage)
         full = self.online_price.uncached_cost(usage)
         self.journal.mark_done(
             result.key,
-            result.response,
+            response,
             cost,
             run_id=self.run_id,
             started_at=time.time(),
             full_price_usd=full,
+            flag=flag,
         )
         self.batches.set_online_cost(result.key, online)
         self.progress.done += 1

@@ -27,6 +27,8 @@ ANTHROPIC_MIN_CACHEABLE_TOKENS = (
     ("claude-3-haiku", 2048),
 )
 DEFAULT_MIN_CACHEABLE_TOKENS = 1024
+#: OpenAI caches prompts from 1,024 tokens, by itself
+OPENAI_MIN_CACHEABLE_TOKENS = 1024
 
 
 def shared_prefix(messages: list[dict[str, str]]) -> list[dict[str, str]]:
