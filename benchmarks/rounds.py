@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -30,7 +31,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from benchmarks.common import REPO, add_common_args, machine, save, table
+from benchmarks.common import KEY_ENV, REPO, add_common_args, machine, save, table
 from synth.cli.demo import SIM
 from synth.cli.rounds import run_rounds
 from synth.config import load_config
@@ -63,7 +64,7 @@ def write_config(
             "provider": "openai",
             "model": "gpt-4o-mini",
             "base_url": base_url,
-            "api_key_env": "DISTILL_BENCH_KEY",
+            "api_key_env": KEY_ENV,
             "concurrency": 32,
             "params": {"temperature": 0, "max_tokens": 16},
         },
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--epochs", type=float, default=2)
     args = ap.parse_args()
+    os.environ.setdefault(KEY_ENV, "sim-key")  # the simulated teacher takes any key
     if args.smoke:
         args.pool, args.first, args.per_round, args.rounds, args.seeds = 400, 120, 60, 2, 1
         args.hidden, args.vocab, args.epochs, args.score_at_most = 32, 512, 1, 100

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.tasks.base import Example, task_for
+from evals.tasks.base import Example
+from evals.tasks.registry import task_for
 from synth.dataset.rows import COLUMNS
 from synth.errors import StageError
 

@@ -335,7 +335,7 @@ def sft_config(
         "metric_for_best_model": "eval_loss",
         "greater_is_better": False,
         "include_num_input_tokens_seen": "non_padding",
-        "report_to": "none",
+        "report_to": _report_to(s.report_to),
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": pin_memory,
@@ -498,3 +498,14 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return found
+
+
+def _report_to(name: str) -> str:
+    """`student.report_to`, checked before training starts: a tracker that is not installed is
+    one line, not a traceback after the model has loaded."""
+    import importlib.util
+
+    package = None if name == "none" else name
+    if package and importlib.util.find_spec(package) is None:
+        raise ConfigError(f"student.report_to: {name} is not installed (pip install {package})")
+    return name

@@ -8,13 +8,15 @@ heavy imports so that `distill harvest` starts fast.
 
 from __future__ import annotations
 
+import difflib
 import os
+import typing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from synth.config_base import KeyEnvName, Strict
 from synth.dataset.config import DatasetConfig, FilterSpec, default_filters
@@ -120,7 +122,15 @@ class RunConfig(Strict):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run folder: <runs_dir>/<name>/"
     )
     runs_dir: Path = Path("runs")
-    inputs: Path = Field(description="JSONL, one object per line")
+    inputs: Path = Field(
+        description="JSONL (one object per line), CSV, Parquet, or hf:NAME (a Hugging Face "
+        "dataset: hub name, local data folder or script, or save_to_disk folder)"
+    )
+    input_split: str = Field("train", description="the split of an hf: dataset to harvest")
+    input_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="template field: column of the inputs, for columns named otherwise",
+    )
     template: str = Field(description="a name under prompts/, or a path to a template file")
     teacher: TeacherConfig
     budget_usd: Decimal | None = Field(None, gt=0, description="hard ceiling on the teacher's bill")
@@ -162,12 +172,65 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
+# What axolotl, TRL and transformers users type, and the key it is here.
+KNOWN_SPELLINGS = {
+    "lora_r": "student.lora.r",
+    "lora_alpha": "student.lora.alpha",
+    "lora_dropout": "student.lora.dropout",
+    "lora_target_modules": "student.lora.target_modules",
+    "micro_batch_size": "student.batch_size",
+    "per_device_train_batch_size": "student.batch_size",
+    "gradient_accumulation_steps": "student.grad_accum",
+    "num_epochs": "student.epochs",
+    "num_train_epochs": "student.epochs",
+    "sequence_len": "student.max_length",
+    "max_seq_length": "student.max_length",
+    "lr_scheduler_type": "student.lr_scheduler",
+    "warmup_ratio": "student.warmup_ratio",
+    "base_model": "student.base_model",
+    "model_name_or_path": "student.base_model",
+    "bf16": "student.precision",
+    "fp16": "student.precision",
+    "merge_lora": "student.merge",
+    "sample_packing": "student.packing",
+}
+
+
+def _did_you_mean(loc: tuple[Any, ...], model: type[BaseModel] | None) -> str:
+    """' (did you mean `student.grad_accum`?)' for a key another tool spells so, or a key of
+    the same section it is one typo away from; '' when nothing is close."""
+    key = str(loc[-1]) if loc else ""
+    if key in KNOWN_SPELLINGS:
+        return f" (did you mean `{KNOWN_SPELLINGS[key]}`?)"
+    node: Any = model
+    for part in loc[:-1]:  # walk to the section the key sits in
+        field = getattr(node, "model_fields", {}).get(part) if node else None
+        node = _model_of(field.annotation) if field is not None else None
+    names = list(getattr(node, "model_fields", {}))
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    if close:
+        return f" (did you mean `{_loc((*loc[:-1], close[0]))}`?)"
+    return ""
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside `X | None`, if any."""
+    for t in (annotation, *typing.get_args(annotation)):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+    return None
+
+
+def format_validation_error(
+    source: str, err: ValidationError, model: type[BaseModel] | None = None
+) -> str:
     """First problem only, on one line: `config.yaml: teacher.concurrncy: unknown key`."""
     e = err.errors()[0]
-    loc = _loc(tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))))
+    loc_parts = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    loc = _loc(loc_parts)
     if e["type"] == "extra_forbidden":
-        msg = "unknown key (check its spelling)"
+        hint = _did_you_mean(loc_parts, model)
+        msg = f"unknown key{hint or ' (check its spelling)'}"
     elif e["type"] == "missing":
         msg = "required key is missing"
     else:
@@ -210,11 +273,21 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(str(path), e)) from None
+        raise ConfigError(format_validation_error(str(path), e, RunConfig)) from None
     base = path.resolve().parent
     cfg.config_path = path.resolve()
     cfg.runs_dir = (base / cfg.runs_dir).resolve()
-    cfg.inputs = (base / cfg.inputs).resolve()
+    cfg.inputs = _resolve_inputs(base, cfg.inputs)
     if cfg.rounds is not None:
         cfg.rounds.pool = (base / cfg.rounds.pool).resolve()
     return cfg
+
+
+def _resolve_inputs(base: Path, inputs: Path) -> Path:
+    """A file relative to the config's folder; `hf:NAME` stays a dataset name unless NAME is a
+    folder or script beside the config."""
+    text = str(inputs)
+    if not text.startswith("hf:"):
+        return (base / inputs).resolve()
+    local = base / text[3:]
+    return Path("hf:" + str(local.resolve())) if local.exists() else inputs

@@ -140,6 +140,10 @@ class StudentConfig(Strict):
         description="padding-free packing: a batch is one flat sequence with no pad tokens (best with flash attention on GPU)",
     )
     seed: int = Field(default=0, description="seed for initialisation, shuffling and dropout")
+    report_to: Literal["none", "wandb", "tensorboard", "trackio"] = Field(
+        default="none",
+        description="where transformers logs the training curves (its package must be installed)",
+    )
     merge: bool = Field(
         default=False,
         description="also write <run>/student/merged/: the adapter merged into the base",

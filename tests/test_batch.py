@@ -20,6 +20,7 @@ import pytest
 
 from synth.errors import BudgetExceeded
 from synth.harvest.engine import harvest
+from synth.harvest.providers.base import ChatRequest
 from synth.journal.batches import BatchJournal
 from synth.journal.store import Journal, pending_migrations
 from synth.sim.runner import SimServer
@@ -176,3 +177,47 @@ def test_a_server_without_a_batch_api_is_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr and "batch API" in r.stderr
     with Journal(run.cfg().journal_path, readonly=True) as j:
         assert j.count("pending") == 3  # nothing lost
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("reached", [True, False])
+def test_a_crash_between_submission_and_its_journal_entry_sends_nothing_twice(
+    tmp_path: Path, provider: str, reached: bool
+) -> None:
+    """The window a SIGKILL can hardly hit: the batch is journaled (`intend`) and the process
+    dies before the provider's answer is recorded. The next harvest finds the batch the
+    provider has (or learns it never arrived) instead of sending its items again."""
+    import asyncio
+
+    from synth.harvest.batch import batch_client
+    from synth.harvest.engine import iter_items, plan
+    from synth.harvest.providers import make_provider
+    from synth.journal.store import PLAN_REPLACE
+
+    with SimServer(**PRICES) as sim:
+        run = batch_run(tmp_path, sim, provider, n=6)
+        cfg = run.cfg()
+        p = plan(cfg)
+
+        async def crash_after_submitting() -> None:
+            provider_ = make_provider(cfg.teacher)
+            client = batch_client(provider_)
+            with Journal(cfg.journal_path) as j:
+                j.add_items(iter_items(p), plan=PLAN_REPLACE)
+                pending = list(j.iter_pending())
+                keys = [k for k, _ in pending]
+                BatchJournal(j).intend("distill-crash", provider, keys, Decimal("0.01"), 0)
+                if reached:
+                    lines = [client.line(k, ChatRequest(**r)) for k, r in pending]
+                    await client.submit(lines, "distill-crash")
+            await provider_.aclose()  # ... and the process dies before `confirm`
+
+        asyncio.run(crash_after_submitting())
+        result = harvest(cfg)
+        ledger = sim.ledger()
+    assert result.status == "finished"
+    assert len(ledger["entries"]) == 6 and len({e["body_hash"] for e in ledger["entries"]}) == 6
+    with Journal(cfg.journal_path, readonly=True) as j:
+        assert j.count("done") == 6
+        states = [r[0] for r in j.db.execute("SELECT state FROM batches ORDER BY created_at")]
+    assert states == (["collected"] if reached else ["never_sent", "collected"])

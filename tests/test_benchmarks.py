@@ -90,6 +90,19 @@ def test_soft_labels_smoke(tmp_path: Path) -> None:
         assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1
 
 
+@pytest.mark.slow
+def test_rounds_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    data = smoke("rounds", tmp_path, timeout=600)
+    assert data["seeds_finished"] == 1
+    for run in data["runs"]:
+        assert [r["round"] for r in run["rounds"]] == [1, 2]
+        assert run["rounds"][1]["sent"] == 180 and run["rounds"][1]["agreement"] is not None
+    # the same round 1 for both selections, so that they compare from one start
+    first = {r["select"]: r["rounds"][0]["agreement"] for r in data["runs"]}
+    assert first["uncertainty"] == first["random"]
+
+
 def test_bill_by_mode_smoke(tmp_path: Path) -> None:
     data = smoke("bill_by_mode", tmp_path)
     rows = {(r["task"], r["mode"]): r for r in data["rows"]}

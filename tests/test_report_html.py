@@ -16,7 +16,7 @@ from typing import Any
 import evalkit
 import pytest
 
-from evals.report_html import report_json_extras, write_report
+from evals.report import report_json_extras, write_report
 from synth.sim.config import SimConfig
 from synth.sim.runner import SimServer
 

@@ -11,7 +11,7 @@ import evalkit
 import pytest
 from test_report_html import CHROMIUM, DevTools, _open, _problems
 
-from evals.report_html import write_report
+from evals.report import write_report
 from synth.journal import rounds as journal_rounds
 from synth.journal.store import Journal
 

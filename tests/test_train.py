@@ -397,3 +397,21 @@ def test_bf16_lora_on_gpu(tmp_path: Path) -> None:
     assert s["device"] == "cuda" and s["precision"] in {"bf16", "fp16"}
     assert s["peak_gpu_memory_gib"] > 0 and s["tokens_per_s"] > 0
     assert s["final_train_loss"] < s["first_train_loss"]
+
+
+def test_report_to_reaches_the_trainer_and_a_missing_tracker_is_one_line(tmp_path: Path) -> None:
+    import importlib.util
+
+    from finetune.train import sft_config
+
+    def args(report_to: str) -> Any:
+        s = StudentConfig(base_model="tiny", report_to=report_to)  # type: ignore[arg-type]
+        return sft_config(s, tmp_path, precision="fp32", liger=False, has_eval=False)
+
+    assert args("none").report_to == []
+    missing = [t for t in ("wandb", "tensorboard", "trackio") if not importlib.util.find_spec(t)]
+    for tracker in missing:
+        with pytest.raises(ConfigError, match=f"student.report_to: {tracker} is not installed"):
+            args(tracker)
+    for tracker in {"wandb", "tensorboard", "trackio"} - set(missing):
+        assert args(tracker).report_to == [tracker]

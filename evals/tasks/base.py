@@ -7,7 +7,7 @@ inputs carry one), then sums those comparisons into metrics. One file per task t
     structured.py       template with output.json_schema  JSON validity, field-level exact match
     freetext.py         anything else                     chrF and ROUGE-L against the teacher
 
-    task = task_for(labels=template.labels, json_schema=template.json_schema)
+    task = task_for(labels=template.labels, json_schema=template.json_schema)  # registry.py
     scores = [task.score(ex) for ex in examples]
     summary = task.summarize(examples, scores)    # {"metrics": {...}, "gap": {...}}
 
@@ -75,18 +75,3 @@ class Task(ABC):
     @abstractmethod
     def summarize(self, examples: list[Example], scores: list[Score]) -> dict[str, Any]:
         """{"metrics": {... "summary": {name: value}}, "gap": distillation_gap(...)}."""
-
-
-def task_for(labels: list[str] | None = None, json_schema: dict[str, Any] | None = None) -> Task:
-    """The task a template's `output:` describes."""
-    if labels:
-        from evals.tasks.classification import Classification
-
-        return Classification(labels)
-    if json_schema:
-        from evals.tasks.structured import Structured
-
-        return Structured(json_schema)
-    from evals.tasks.freetext import FreeText
-
-    return FreeText()

@@ -3,6 +3,7 @@
 verbs.py             `distill` and its verbs: parse, call one library function, print
 pipeline.py          `distill run`: every stage that is not current, in order
 rounds.py            `distill run` with a `rounds:` section: active distillation over a pool
+logs.py              `distill logs`: the journal's answers, filtered, without SQL
 demo.py              `distill demo`: the whole pipeline offline on the bundled tickets
 progress.py          the one place that draws progress
 config_reference.py  docs/config-reference.md, generated from the config models

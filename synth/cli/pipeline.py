@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evals.model_card import write_model_card
-from evals.report_html import report_json_extras, write_report
+from evals.report import report_json_extras, write_report
 from evals.run import evaluate
 from finetune.train import train as train_student
 from synth.cli.progress import harvest_progress, step_progress
@@ -50,6 +50,16 @@ def _file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+def _inputs_digest(cfg: RunConfig) -> str:
+    """The inputs file's bytes; an hf: dataset by its name, split and column mapping."""
+    source = str(cfg.inputs)
+    if source.startswith("hf:") and not Path(source[3:]).is_file():
+        return _digest(source, cfg.input_split, json.dumps(cfg.input_columns, sort_keys=True))
+    if not cfg.input_columns:
+        return _file_digest(cfg.inputs)
+    return _digest(_file_digest(cfg.inputs), json.dumps(cfg.input_columns, sort_keys=True))
 
 
 def _section(cfg: RunConfig, name: str) -> Any:
@@ -104,7 +114,7 @@ def fingerprints(cfg: RunConfig, stamps: Stamps) -> dict[str, Callable[[], str]]
 
     def harvest() -> str:
         return _digest(
-            _file_digest(cfg.inputs),
+            _inputs_digest(cfg),
             _file_digest(find_template(cfg.template, cfg.base_dir)),
             _section(cfg, "teacher"),
             str(cfg.budget_usd),

@@ -19,43 +19,64 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from synth.cli.help_style import DistillTyper
 from synth.errors import DistillError
 from synth.journal.lock import run_lock
 
-app = DistillTyper(
+# typer writes a required argument `{NAME}` in usage lines; the convention (click's) is NAME
+typer.core.TyperArgument._usage_display_name = lambda self: (  # type: ignore[method-assign]
+    self.display_name_raw + ("..." if self.nargs != 1 else "")
+)
+
+# Plain click help (not typer's rich panels): `Usage: distill harvest [OPTIONS] CONFIG`, flags
+# without a `<bool>` type, and the same page style as `distill sim --help`; `-h` as `--help`.
+HELP = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Distil a frontier model's behaviour on one task into a small student.",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=HELP,
 )
-templates_app = DistillTyper(no_args_is_help=True, help="List, show and try prompt templates.")
+templates_app = typer.Typer(
+    no_args_is_help=True,
+    help="List, show and try prompt templates.",
+    rich_markup_mode=None,
+    context_settings=HELP,
+)
 app.add_typer(templates_app, name="templates")
 
 out = Console()
 err = Console(stderr=True)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+ConfigArg = Annotated[
+    Path, typer.Argument(help="the run's YAML config", show_default=False, metavar="CONFIG")
+]
+
+
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        out.print(f"distill {version('distill')}", highlight=False)
+        try:
+            print(f"distill {version('distill')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("distill (not installed)")
         raise typer.Exit()
 
 
 @app.callback()
 def _main(
-    version: Annotated[
-        bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
-    ] = None,
+    _: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
     """Distil a frontier model's behaviour on one task into a small student."""
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-ConfigArg = Annotated[Path, typer.Argument(help="the run's YAML config", show_default=False)]
 
 
 class ItemState(StrEnum):
@@ -188,6 +209,12 @@ def harvest(
         + (f" · failed items by reason: distill report {config}" if s.failed else ""),
         highlight=False,
     )
+    if s.repeated_inputs:
+        out.print(
+            f"note: {s.repeated_inputs:,} input lines repeat an earlier line's prompt exactly; "
+            "each was asked once",
+            highlight=False,
+        )
     if s.usage_flagged:
         err.print(
             f"[yellow]warning:[/] {s.usage_flagged:,} answers came with usage missing or "
@@ -226,7 +253,7 @@ def report(
     cfg = _load(config)
     data = cost_report(cfg)
     if as_json or html or md:
-        from evals.report_html import report_json_extras, write_report
+        from evals.report import report_json_extras, write_report
 
         if html or md:
             paths = write_report(cfg, html_path=html, md_path=md)

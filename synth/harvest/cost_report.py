@@ -5,7 +5,7 @@ It covers the whole journal: every item and attempt ever paid for, also the answ
 older prompt, inputs, model or params that build leaves out (they are the bill all the same);
 `older_plan_items` and `older_plan_cost_usd` say how much of it that is, `plan_items` what the
 last harvest's plan holds (synth.journal.store).
-Later stages add their figures (funnel, eval, cost comparison) through `evals.report_html`.
+Later stages add their figures (funnel, eval, cost comparison) through `evals.report`.
 """
 
 from __future__ import annotations

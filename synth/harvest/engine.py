@@ -69,6 +69,7 @@ class HarvestStats:
     usage_flagged: int = 0  # answers whose usage was missing or absurd: priced at worst case
     failed_earlier: int = 0  # failed items of earlier runs, not sent again without --retry-failed
     prior_spent_usd: Decimal = Decimal(0)  # earlier runs, orphaned reservations included
+    repeated_inputs: int = 0  # input lines whose prompt repeats an earlier line's: sent once
     budget_usd: Decimal | None = None
     batches: str | None = None  # batch mode: batches and items per state, one line
     started: float = field(default_factory=time.monotonic)
@@ -146,7 +147,9 @@ def plan(cfg: RunConfig) -> Plan:
 def iter_items(p: Plan) -> Iterator[NewItem]:
     """Render and key every (input, sample); raises InputError naming the line."""
     t = p.cfg.teacher
-    for line, record, messages in render_records(p.cfg.inputs, p.template):
+    for line, record, messages in render_records(
+        p.cfg.inputs, p.template, split=p.cfg.input_split, columns=p.cfg.input_columns
+    ):
         request = ChatRequest(
             model=t.model,
             messages=messages,
@@ -522,12 +525,21 @@ async def harvest_async(
     try:
         with run_lock(cfg.run_dir, "harvest"), Journal(cfg.journal_path) as journal:
             # every line checked before anything is sent; the plan changes only then
-            journal.add_items(iter_items(p), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
+            rendered = [0]
+
+            def counted() -> Iterator[NewItem]:
+                for item in iter_items(p):
+                    rendered[0] += 1
+                    yield item
+
+            journal.add_items(counted(), plan=PLAN_EXTEND if add_to_plan else PLAN_REPLACE)
             if retry_failed:
                 journal.retry_failed()
             else:
                 stats.failed_earlier = journal.count("failed", current=True)
             stats.total = journal.count(current=True)
+            # same prompt, same key: one request; said, so that a count never surprises
+            stats.repeated_inputs = (rendered[0] - stats.total) // cfg.teacher.samples_per_input
             stats.already_done = journal.count("done", current=True)
             auth_error: str | None = ""
             if cfg.teacher.mode == "batch":  # another sender, the same journal and budget

@@ -177,9 +177,12 @@ def retrying(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         assert isinstance(exc, ProviderError)
-        # `escalate()` false (the lane mostly succeeds): the first backoff step, however many
-        # attempts this request took; true or absent: exponential in its attempts
-        attempt = state.attempt_number if escalate is None or escalate() else 1
+        # `escalate()` false (the lane mostly succeeds): a 5xx, drop or timeout is this
+        # request's bad luck, and its retry waits the first backoff step only, however many
+        # attempts it took; true or absent: exponential in its attempts
+        # an overloaded server (503/529) always gets the full exponential backoff
+        overloaded = exc.status in OVERLOADED_STATUS
+        attempt = state.attempt_number if escalate is None or overloaded or escalate() else 1
         return wait_s(exc, attempt, rng)
 
     async def before_sleep(state: tenacity.RetryCallState) -> None:

@@ -7,8 +7,10 @@ committed (`Journal.spent_usd`) until its results are collected. Collecting an a
 fails with the provider's message.
 
     batches = BatchJournal(journal)
-    batches.record(batch_id, "openai", keys, worst_usd, run_id)    # right after the provider accepted it
+    batches.intend(tag, "openai", keys, worst_usd, run_id)         # before the provider hears of it
+    batches.confirm(tag, batch_id)                                 # the provider accepted it
     for b in batches.open(): ...                                   # what a re-run polls
+    for b in batches.submitting(): ...                             # a crash between the two
     batches.close(batch_id, status, cost_usd)                      # its results are in
 """
 
@@ -39,30 +41,67 @@ class BatchJournal:
         self.j = journal
         self.db = journal.db
 
-    def record(
-        self, batch_id: str, provider: str, keys: list[str], reserved_usd: Decimal, run_id: int
+    def intend(
+        self, tag: str, provider: str, keys: list[str], reserved_usd: Decimal, run_id: int
     ) -> None:
-        """One transaction: the batch and its items, so that none is ever submitted twice."""
+        """Before submission, one transaction: the batch (under our own `tag`, state
+        `submitting`) and its items, so that none is ever submitted twice, even when the
+        process dies between the provider's answer and `confirm`."""
         now = time.time()
         with self.db:
             self.db.execute("BEGIN")
             self.db.execute(
                 "INSERT INTO batches (id, provider, state, items, reserved_usd, run_id, "
-                "created_at) VALUES (?, ?, 'open', ?, ?, ?, ?)",
-                (batch_id, provider, len(keys), str(reserved_usd), run_id, now),
+                "created_at) VALUES (?, ?, 'submitting', ?, ?, ?, ?)",
+                (tag, provider, len(keys), str(reserved_usd), run_id, now),
             )
             self.db.executemany(
                 "UPDATE items SET state = ?, batch_id = ?, mode = 'batch', attempts = attempts + 1, "
                 "updated_at = ? WHERE key = ?",
-                [(BATCHED, batch_id, now, k) for k in keys],
+                [(BATCHED, tag, now, k) for k in keys],
             )
 
+    def confirm(self, tag: str, batch_id: str) -> None:
+        """The provider accepted the batch `tag` as `batch_id`."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "UPDATE batches SET id = ?, state = 'open' WHERE id = ?", (batch_id, tag)
+            )
+            self.db.execute("UPDATE items SET batch_id = ? WHERE batch_id = ?", (batch_id, tag))
+
+    def abandon(self, tag: str, reason: str) -> None:
+        """The provider never created the batch `tag`: its items are pending again."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "UPDATE batches SET state = 'never_sent', status = ?, cost_usd = '0', "
+                "ended_at = ? WHERE id = ?",
+                (reason, time.time(), tag),
+            )
+            self.db.execute(
+                "UPDATE items SET state = ?, batch_id = NULL, updated_at = ? "
+                "WHERE batch_id = ? AND state = ?",
+                (PENDING, time.time(), tag, BATCHED),
+            )
+
+    def submitting(self) -> list[OpenBatch]:
+        """Batches a crash left between `intend` and `confirm`: the provider may have them."""
+        return self._batches("submitting")
+
+    def known_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM batches")}
+
     def open(self) -> list[OpenBatch]:
+        return self._batches("open")
+
+    def _batches(self, state: str) -> list[OpenBatch]:
         return [
             OpenBatch(r[0], r[1], r[2], Decimal(r[3]), r[4])
             for r in self.db.execute(
                 "SELECT id, provider, items, reserved_usd, created_at FROM batches "
-                "WHERE state = 'open' ORDER BY created_at"
+                "WHERE state = ? ORDER BY created_at",
+                (state,),
             )
         ]
 
@@ -113,7 +152,9 @@ class BatchJournal:
         return sum(
             (
                 Decimal(r[0])
-                for r in self.db.execute("SELECT reserved_usd FROM batches WHERE state = 'open'")
+                for r in self.db.execute(
+                    "SELECT reserved_usd FROM batches WHERE state IN ('open', 'submitting')"
+                )
             ),
             Decimal(0),
         )

@@ -684,7 +684,9 @@ class Journal:
         open_batches = sum(
             (
                 Decimal(r[0])
-                for r in self.db.execute("SELECT reserved_usd FROM batches WHERE state = 'open'")
+                for r in self.db.execute(
+                    "SELECT reserved_usd FROM batches WHERE state IN ('open', 'submitting')"
+                )
             ),
             Decimal(0),
         )

@@ -2,10 +2,12 @@
 
 OpenAI (Files + Batches): `POST /v1/files` (multipart, purpose `batch`, JSONL of
 `{custom_id, method, url: /v1/chat/completions, body}`), `GET /v1/files/{id}/content`,
-`POST /v1/batches`, `GET /v1/batches/{id}`, `POST /v1/batches/{id}/cancel`. Answers go to an
+`POST /v1/batches`, `GET /v1/batches` (newest first), `GET /v1/batches/{id}`,
+`POST /v1/batches/{id}/cancel`. Answers go to an
 output file, per-item errors and expired items to an error file.
 Anthropic (Message Batches): `POST /v1/messages/batches` (`requests: [{custom_id, params}]`),
-`GET /v1/messages/batches/{id}`, `POST .../{id}/cancel`, `GET .../{id}/results` (JSONL of
+`GET /v1/messages/batches` (newest first), `GET /v1/messages/batches/{id}`,
+`POST .../{id}/cancel`, `GET .../{id}/results` (JSONL of
 `{custom_id, result: {type: succeeded | errored | canceled | expired, ...}}`).
 
 A batch ends `batch_delay_s` after its creation, when it is next looked at: every item is then
@@ -306,6 +308,21 @@ class BatchApi:
             return _error(openai_api, ApiError(404, "No such batch"))
         return JSONResponse(self._openai_object(batch))
 
+    async def list_openai(self, request: Request) -> Response:
+        if (denied := self._denied(openai_api, request)) is not None:
+            return denied
+        mine = [b for b in self.state.batches.values() if b.provider == "openai"]
+        data = [self._openai_object(b) for b in reversed(mine)]  # newest first
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": False,
+            }
+        )
+
     async def cancel_openai(self, request: Request) -> Response:
         if (denied := self._denied(openai_api, request)) is not None:
             return denied
@@ -398,6 +415,20 @@ class BatchApi:
             return _error(anthropic_api, ApiError(404, "batch not found", type="not_found_error"))
         return JSONResponse(self._anthropic_object(batch, request))
 
+    async def list_anthropic(self, request: Request) -> Response:
+        if (denied := self._denied(anthropic_api, request)) is not None:
+            return denied
+        mine = [b for b in self.state.batches.values() if b.provider == "anthropic"]
+        data = [self._anthropic_object(b, request) for b in reversed(mine)]
+        return JSONResponse(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+
     async def cancel_anthropic(self, request: Request) -> Response:
         if (denied := self._denied(anthropic_api, request)) is not None:
             return denied
@@ -436,9 +467,11 @@ def routes(app: SimApp, b: BatchApi) -> list[Route]:
         Route("/v1/files", b.upload, methods=["POST"]),
         Route("/v1/files/{file_id}/content", b.file_content, methods=["GET"]),
         Route("/v1/batches", b.create_openai, methods=["POST"]),
+        Route("/v1/batches", b.list_openai, methods=["GET"]),
         Route("/v1/batches/{batch_id}", b.retrieve_openai, methods=["GET"]),
         Route("/v1/batches/{batch_id}/cancel", b.cancel_openai, methods=["POST"]),
         Route("/v1/messages/batches", b.create_anthropic, methods=["POST"]),
+        Route("/v1/messages/batches", b.list_anthropic, methods=["GET"]),
         Route("/v1/messages/batches/{batch_id}", b.retrieve_anthropic, methods=["GET"]),
         Route("/v1/messages/batches/{batch_id}/cancel", b.cancel_anthropic, methods=["POST"]),
         Route("/v1/messages/batches/{batch_id}/results", b.results_anthropic, methods=["GET"]),

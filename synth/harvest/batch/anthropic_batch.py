@@ -28,10 +28,31 @@ class AnthropicBatches:
         params = self.provider.request_kwargs(request)
         return json.dumps({"custom_id": key, "params": params}).encode() + b"\n"
 
-    async def submit(self, lines: list[bytes]) -> str:
+    async def submit(self, lines: list[bytes], tag: str) -> str:
+        del tag  # Message Batches keep no metadata: `find` matches by time and size
         requests = [json.loads(line) for line in lines]
         batch = await self.client.messages.batches.create(requests=requests)
         return batch.id
+
+    async def find(self, tag: str, items: int, since: float, known: set[str]) -> str | None:
+        candidates = []
+        async for batch in self.client.messages.batches.list(limit=100):  # newest first
+            created = batch.created_at.timestamp()
+            if created < since - 60:
+                break
+            counts = batch.request_counts
+            total = (
+                counts.processing
+                + counts.succeeded
+                + counts.errored
+                + counts.canceled
+                + counts.expired
+            )
+            if batch.id not in known and total == items:
+                candidates.append(batch.id)
+        # exactly one unknown batch of that size since then: ours (its results are matched by
+        # custom_id all the same, so a stranger's items would simply be ignored)
+        return candidates[0] if len(candidates) == 1 else None
 
     async def poll(self, batch_id: str) -> Poll:
         batch = await self.client.messages.batches.retrieve(batch_id)

@@ -36,8 +36,14 @@ class BatchClient(Protocol):
         """One request as the batch API wants it (its size counts against max_bytes)."""
         ...
 
-    async def submit(self, lines: list[bytes]) -> str:
-        """Create a batch of these lines; returns the provider's batch id."""
+    async def submit(self, lines: list[bytes], tag: str) -> str:
+        """Create a batch of these lines; returns the provider's batch id. `tag` is our own
+        name for it, journaled before the call (OpenAI keeps it as metadata)."""
+        ...
+
+    async def find(self, tag: str, items: int, since: float, known: set[str]) -> str | None:
+        """The batch a crash may have left unjournaled: submitted as `tag` (with `items`
+        requests, at `since` or later), not one of the `known` ids; None when there is none."""
         ...
 
     async def poll(self, batch_id: str) -> Poll: ...

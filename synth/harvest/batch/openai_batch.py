@@ -34,7 +34,7 @@ class OpenAIBatches:
         row = {"custom_id": key, "method": "POST", "url": "/v1/chat/completions", "body": body}
         return json.dumps(row).encode() + b"\n"
 
-    async def submit(self, lines: list[bytes]) -> str:
+    async def submit(self, lines: list[bytes], tag: str) -> str:
         upload = await self.client.files.create(
             file=("distill-batch.jsonl", b"".join(lines)), purpose="batch"
         )
@@ -42,9 +42,17 @@ class OpenAIBatches:
             input_file_id=upload.id,
             endpoint="/v1/chat/completions",
             completion_window="24h",
-            metadata={"source": "distill"},
+            metadata={"source": "distill", "distill_batch": tag},
         )
         return batch.id
+
+    async def find(self, tag: str, items: int, since: float, known: set[str]) -> str | None:
+        async for batch in self.client.batches.list(limit=100):  # newest first
+            if (batch.metadata or {}).get("distill_batch") == tag:
+                return batch.id
+            if batch.created_at < since - 3600:
+                break
+        return None
 
     async def poll(self, batch_id: str) -> Poll:
         batch = await self.client.batches.retrieve(batch_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -86,6 +87,7 @@ class BatchRunner:
 
     async def run(self, *, wait: bool = True) -> str:
         """'finished', 'submitted' (--no-wait), 'budget', or 'pending' (items to resend)."""
+        await self._resolve_interrupted_submissions()
         self._refresh()
         while True:
             await self._submit_what_fits()
@@ -148,13 +150,30 @@ class BatchRunner:
             self.out_of_budget = False  # open batches will settle below their worst case
 
     async def _submit(self, chunk: list[tuple[str, bytes]], worst: Decimal) -> None:
-        batch_id = await self.client.submit([line for _, line in chunk])
-        # journaled the moment the provider accepted it: a re-run polls it, never resubmits
+        # journaled before the provider hears of it, so that no crash can send it twice
         keys = [k for k, _ in chunk]
-        self.batches.record(batch_id, self.client.name, keys, worst, self.run_id)
+        tag = "distill-" + uuid.uuid4().hex
+        self.batches.intend(tag, self.client.name, keys, worst, self.run_id)
         self.sent.update(keys)
+        try:
+            batch_id = await self.client.submit([line for _, line in chunk], tag)
+        except Exception as e:
+            if getattr(e, "status_code", None) is not None:  # refused: it was never created
+                self.batches.abandon(tag, f"refused: {e}")
+            raise  # otherwise unknown: the next run looks for it (`find`)
+        self.batches.confirm(tag, batch_id)
         self.progress.submitted += 1
         self._refresh()
+
+    async def _resolve_interrupted_submissions(self) -> None:
+        """A crash between journaling a batch and the provider's answer: adopt the batch the
+        provider has, or put its items back to pending when it has none."""
+        for b in self.batches.submitting():
+            found = await self.client.find(b.id, b.items, b.created_at, self.batches.known_ids())
+            if found is None:
+                self.batches.abandon(b.id, "never reached the provider")
+            else:
+                self.batches.confirm(b.id, found)
 
     # -- collecting -----------------------------------------------------------------------------
 

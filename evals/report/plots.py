@@ -15,6 +15,8 @@ from typing import Any
 
 import matplotlib
 
+from evals.report.collect import funnel_steps
+
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -269,3 +271,53 @@ def break_even(
     ax.legend(frameon=False, loc="upper left")
     ax.ticklabel_format(axis="x", style="plain")
     return to_data_uri(fig)
+
+
+# -- which charts a run gets --------------------------------------------------------------
+
+
+def quality_values(m: dict[str, Any]) -> dict[str, float]:
+    """The 0..1 figures worth a bar: the summary's fractions and the gap."""
+    out = {k: v for k, v in m["metrics"]["summary"].items() if isinstance(v, float) and 0 <= v <= 1}
+    if m["task"] == "text":  # chrF is on 0..100
+        out = {k: v for k, v in out.items() if "chrF" not in k}
+        for k, v in m["metrics"]["summary"].items():
+            if "chrF" in k and v is not None:
+                out[f"{k} / 100"] = v / 100
+    if m["gap"].get("fraction") is not None:
+        out["student as a fraction of the teacher"] = min(m["gap"]["fraction"], 1.15)
+    return out
+
+
+def charts(data: dict[str, Any]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    attempts = data["attempts"]
+    h = data["harvest"]
+    out["cost_over_time"] = cost_over_time(attempts)
+    out["cost_per_model"] = cost_per_model(h["per_model"]) if h else None
+    out["tokens_over_time"] = tokens_over_time(attempts)
+    out["retries_over_time"] = retries_over_time(attempts)
+    out["funnel"] = funnel(funnel_steps(data["funnel"])) if data["funnel"] else None
+    m = data["eval"]
+    if m:
+        out["quality"] = quality_bars(quality_values(m))
+        conf = m["metrics"].get("confusion_vs_teacher")
+        out["confusion"] = confusion_matrix(conf, "Student vs teacher") if conf else None
+        gold = (m["metrics"].get("gold") or {}).get("confusion")
+        out["confusion_gold"] = confusion_matrix(gold, "Student vs gold") if gold else None
+    c = data["cost"]
+    if c:
+        t, s = c["teacher"], c["student"]
+        out["cost_per_1k"] = cost_per_1k(t["per_1k_usd"], s["per_1k_usd"])
+        if t["per_request_usd"] is not None and s["per_request_usd"] is not None:
+            horizon = None
+            if c["break_even_requests"] is None and c.get("monthly"):
+                horizon = c["monthly"]["requests"] or None
+            out["break_even"] = break_even(
+                c["one_off"]["total_usd"],
+                t["per_request_usd"],
+                s["per_request_usd"],
+                c["break_even_requests"],
+                horizon,
+            )
+    return out
