@@ -368,6 +368,34 @@ def evaluate(config: ConfigArg) -> None:
 
 @app.command()
 @user_errors
+def predict(
+    config: ConfigArg,
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="JSONL|TEXT",
+            help="a JSONL file of input records, or one input: a JSON object, or the text of "
+            "the template's only field",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+) -> None:
+    """The trained student's answers: prompted as in training, read as the eval reads them."""
+    from evals.predict import predict as do_predict
+
+    for p in do_predict(_load(config), input):
+        if as_json:
+            print(json.dumps(p.as_json(), ensure_ascii=False))
+        else:
+            answer = p.answer if isinstance(p.answer, str) else json.dumps(p.answer)
+            shown = answer if p.error is None else f"{p.text!r} ({p.error})"
+            print(f"{p.line}\t{shown}")  # tab-separated, for cut and awk
+
+
+@app.command()
+@user_errors
 def run(
     config: ConfigArg,
     force: Annotated[
