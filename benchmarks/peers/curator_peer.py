@@ -1,7 +1,7 @@
 """bespokelabs-curator as a peer: one harvest of the benchmark's prompts, run in curator's own
 virtual environment (it pins versions of its own), printing one JSON line of what it saw.
 
-    /work/venvs/curator/bin/python benchmarks/peers/curator_peer.py '{"base_url": ..., "n": 300}'
+    CURATOR_VENV/bin/python benchmarks/peers/curator_peer.py '{"base_url": ..., "n": 300}'
 
 Set up once:  python3 -m venv VENV && VENV/bin/pip install bespokelabs-curator==0.1.31
 
