@@ -34,7 +34,8 @@ def _start(*args: str) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("gap_s", [0.1, 0.4, 1.0])
 def test_two_harvests_on_one_run_send_nothing_twice(tmp_path: Path, gap_s: float) -> None:
-    with SimServer(latency_ms=(20, 40), **PRICES) as sim:
+    # long enough (~3 s) that the first is still harvesting when the second starts, 1 s later
+    with SimServer(latency_ms=(80, 120), **PRICES) as sim:
         run = make_run(tmp_path, sim.openai_base_url, n=120, teacher={"concurrency": 4})
         first = _start("harvest", str(run.config))
         time.sleep(gap_s)
