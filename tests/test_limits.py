@@ -473,7 +473,7 @@ def test_on_the_real_event_loop() -> None:
 
     t0 = time.monotonic()
     asyncio.run(main())
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 10.0  # no stall (not a speed test: a busy machine is slow)
     assert peak <= 2
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps[:3]) >= 0.02 - 0.002
