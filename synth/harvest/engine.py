@@ -343,8 +343,12 @@ class Harvester:
             if a.held:
                 await self.budget.release(worst)
                 a.held = False
-            if self.stopped_for("systematic") and systematic(err):
-                # the run stops for a wrong endpoint: the item waits for the fixed one
+            wrong_endpoint = self.stopped_for("systematic") and systematic(err)
+            if wrong_endpoint or decision.stop_run:
+                # the run stops (a wrong endpoint, a refused key): the item waits for the fix
+                if not wrong_endpoint:
+                    self.stop_reason = "auth"
+                    self.auth_error = redact(str(err))
                 self.journal.mark_failed(
                     key,
                     decision.reason,
@@ -353,20 +357,7 @@ class Harvester:
                     status=err.status,
                     state="pending",
                     possibly_billed_usd=possibly,
-                )
-                return
-            if decision.stop_run:
-                self.stop_reason = "auth"
-                self.auth_error = redact(str(err))
-                self.journal.mark_failed(
-                    key,
-                    decision.reason,
-                    run_id=self.run_id,
-                    started_at=a.started_at,
-                    status=err.status,
-                    outcome="auth",
-                    state="pending",
-                    possibly_billed_usd=possibly,
+                    outcome="failed" if wrong_endpoint else "auth",
                 )
                 return
             self.journal.mark_failed(

@@ -656,6 +656,10 @@ class Journal:
             total += Decimal(per_hour) * Decimal(str(max(end - started, 0.0))) / 3600
         return round_usd(total)
 
+    def _usd_sum(self, sql: str) -> Decimal:
+        """The exact sum of a query's first column of dollar strings (NULLs count nothing)."""
+        return sum((Decimal(r[0]) for r in self.db.execute(sql) if r[0]), Decimal(0))
+
     def totals(self) -> dict[str, Any]:
         """The cost report's figures, exact (Decimal) and from the journal alone: every item
         and attempt, in the last harvest's plan or not (see `outside_plan`)."""
@@ -681,36 +685,13 @@ class Journal:
             ),
             Decimal(0),
         )
-        open_batches = sum(
-            (
-                Decimal(r[0])
-                for r in self.db.execute(
-                    "SELECT reserved_usd FROM batches WHERE state IN ('open', 'submitting')"
-                )
-            ),
-            Decimal(0),
+        open_batches = self._usd_sum(
+            "SELECT reserved_usd FROM batches WHERE state IN ('open', 'submitting')"
         )
-        token_cost = sum(
-            (
-                Decimal(r[0])
-                for r in self.db.execute("SELECT cost_usd FROM attempts WHERE cost_usd IS NOT NULL")
-            ),
-            Decimal(0),
-        )
+        token_cost = self._usd_sum("SELECT cost_usd FROM attempts")
         hourly = self.hourly_cost_usd()
-        orphaned = sum(
-            (Decimal(r[0] or "0") for r in self.db.execute("SELECT orphaned_usd FROM runs")),
-            Decimal(0),
-        )
-        unknown = sum(
-            (
-                Decimal(r[0])
-                for r in self.db.execute(
-                    "SELECT possibly_billed_usd FROM attempts WHERE possibly_billed_usd IS NOT NULL"
-                )
-            ),
-            Decimal(0),
-        )
+        orphaned = self._usd_sum("SELECT orphaned_usd FROM runs")
+        unknown = self._usd_sum("SELECT possibly_billed_usd FROM attempts")
         done = row[1] or 0
         return {
             "items": row[0],
