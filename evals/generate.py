@@ -9,8 +9,15 @@ Which model is loaded from `<run>/student/` (the training stage's layout):
 
 Prompts are the dataset's system and user messages through the student's own chat template,
 sorted by length so that a batch holds similar lengths (less padding), padded on the left.
-Latency is per batch: every item in a batch waits for the whole batch, so each item's latency
-is its batch's wall time; throughput is items (and generated tokens) over the total wall time.
+Two times per item, because a batch makes them differ:
+
+    latency_s   the wait: every item of a batch waits for the whole batch, so it is the
+                batch's wall time
+    item_s      the item's share of that time (`share_batch_time`): the batch's time split
+                evenly over its decoding steps, each step shared by the items still generating
+                at it; the shares of a batch add up to its wall time
+
+Throughput is items (and generated tokens) over the total wall time.
 """
 
 from __future__ import annotations
@@ -33,8 +40,26 @@ Progress = Callable[[int, int], None]  # (done, total)
 class Generation:
     text: str
     output_tokens: int
-    latency_s: float
+    latency_s: float  # the wait: a batch's wall time, or a request's round trip
     error: str | None = None
+    item_s: float | None = None  # this item's share of its batch's time (None: latency_s)
+
+
+def share_batch_time(batch_s: float, lengths: list[int]) -> list[float]:
+    """Each item's fair share of a batch's wall time, from the tokens each one generated.
+
+    Generation runs max(lengths) steps; the batch's time is spread evenly over them (the
+    prompt's prefill rides on the first step, which every item shares), and each step's time
+    is split between the items still generating at it. An item that stops early stops
+    paying; the shares add up to `batch_s`. Lengths of 0 count as 1 (a step was run for it).
+    """
+    if not lengths:
+        return []
+    steps = [max(n, 1) for n in lengths]
+    per_step = batch_s / max(steps)
+    # alive[k]: how many items generate at step k
+    alive = [sum(1 for n in steps if n > k) for k in range(max(steps))]
+    return [per_step * sum(1 / alive[k] for k in range(n)) for n in steps]
 
 
 @dataclass
@@ -196,14 +221,17 @@ def generate(
         if device.type == "cuda":
             torch.cuda.synchronize()
         latency = time.perf_counter() - t0
-        for row, i in zip(new.tolist(), idx, strict=True):
+        answers = []
+        for row in new.tolist():
             n = len(row)
             if eos is not None and eos in row:
                 n = row.index(eos) + 1  # the end-of-turn token is generated too
             elif tokenizer.pad_token_id is not None and tokenizer.pad_token_id in row:
                 n = row.index(tokenizer.pad_token_id)
-            text = tokenizer.decode(row[:n], skip_special_tokens=True).strip()
-            results[i] = Generation(text=text, output_tokens=n, latency_s=latency)
+            answers.append((tokenizer.decode(row[:n], skip_special_tokens=True).strip(), n))
+        shares = share_batch_time(latency, [n for _, n in answers])
+        for (text, n), share, i in zip(answers, shares, idx, strict=True):
+            results[i] = Generation(text=text, output_tokens=n, latency_s=latency, item_s=share)
         done += len(idx)
         if progress is not None:
             progress(done, len(texts))

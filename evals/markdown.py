@@ -56,7 +56,11 @@ def confusion_table(conf: dict[str, Any]) -> str:
     return table(header, [[r, *row] for r, row in zip(conf["rows"], conf["matrix"], strict=True)])
 
 
-def eval_section(m: dict[str, Any], level: int = 2) -> str:
+def eval_section(
+    m: dict[str, Any], level: int = 2, teacher_latency: dict[str, Any] | None = None
+) -> str:
+    """The eval as Markdown; `teacher_latency` (evals.latency.distribution of the journal's
+    answers) adds the teacher's row to the per-item latency table."""
     h = "#" * level
     perf = m.get("performance") or {}
     student = m.get("student") or {}
@@ -88,6 +92,13 @@ def eval_section(m: dict[str, Any], level: int = 2) -> str:
             table(["label", *who], [[k, *v.values()] for k, v in per_label.items()]),
             "",
         ]
+    for title, rows in per_class_tables(m):
+        parts += [
+            f"{h}# Precision, recall and F1 per label: {title}",
+            "",
+            table(["label", "precision", "recall", "F1", "support"], [list(r) for r in rows]),
+            "",
+        ]
     where = student.get("base_url") or student.get("path") or "–"
     parts += [
         f"{h}# Speed on this hardware",
@@ -97,8 +108,11 @@ def eval_section(m: dict[str, Any], level: int = 2) -> str:
             [
                 ["student", f"{student.get('kind', '–')}: {where}"],
                 ["hardware", str(student.get("hardware", "–"))],
-                ["latency p50", f"{fmt(perf.get('latency_p50_s'))} s"],
-                ["latency p95", f"{fmt(perf.get('latency_p95_s'))} s"],
+                [
+                    "wait p50",
+                    f"{fmt(perf.get('latency_p50_s'))} s ({perf.get('latency_is', '–')})",
+                ],
+                ["wait p95", f"{fmt(perf.get('latency_p95_s'))} s"],
                 ["items / s", fmt(perf.get("items_per_s"), 2)],
                 ["generated tokens / s", fmt(perf.get("tokens_per_s"), 1)],
                 [
@@ -108,12 +122,43 @@ def eval_section(m: dict[str, Any], level: int = 2) -> str:
             ],
         ),
         "",
+        *latency_section(teacher_latency, m, h),
         f"Items where the student disagrees with the teacher: **{m['failures']:,}** "
         f"(`{m.get('files', {}).get('failures', 'eval/failures.jsonl')}`, in the inputs format: "
         "`distill harvest CONFIG --inputs` that file to harvest them again).",
         "",
     ]
     return "\n".join(parts)
+
+
+def per_class_tables(m: dict[str, Any]) -> list[tuple[str, list[tuple[str, ...]]]]:
+    from evals.report.rows import per_class_tables as tables
+
+    return tables(m)
+
+
+def latency_section(teacher: dict[str, Any] | None, m: dict[str, Any] | None, h: str) -> list[str]:
+    """The per-item latency percentiles, each row followed by what its times measure."""
+    from evals.report.rows import LATENCY_HEADER, latency_rows
+
+    rows = latency_rows(teacher, m)
+    if not rows:
+        return []
+    return [
+        f"{h}# Latency per item",
+        "",
+        table(LATENCY_HEADER, [list(r[:6]) for r in rows]),
+        "",
+        *(f"- {r[0]}: {r[6]}" for r in rows),
+        "",
+    ]
+
+
+def cell(text: str) -> str:
+    """Text that is safe in a Markdown table cell: one line, pipes escaped, and no markup
+    (a `<` opens no HTML tag)."""
+    one_line = " ".join(str(text).split())
+    return one_line.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
 
 
 def payback_text(months: float | None) -> str:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.latency import distribution, percentile
 from evals.tasks.base import Example
 from evals.tasks.registry import task_for
 from synth.dataset.rows import COLUMNS
@@ -61,17 +62,6 @@ class EvalResult:
 
 def _short(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    s = sorted(values)
-    pos = (len(s) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
 def load_split(cfg: RunConfig) -> Any:
@@ -193,6 +183,12 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
     summary = task.summarize(examples, scores)
 
     latencies = [g.latency_s for g in gen.generations if g.error is None]
+    item_times = [
+        g.item_s if g.item_s is not None else g.latency_s
+        for g in gen.generations
+        if g.error is None
+    ]
+    served = gen.source.get("kind") == "endpoint"
     tokens = sum(g.output_tokens for g in gen.generations)
     n = len(examples)
     wall = max(gen.wall_s, 1e-9)
@@ -227,9 +223,16 @@ def evaluate(cfg: RunConfig, *, progress: Progress | None = None) -> EvalResult:
             "tokens_per_s": tokens / wall,
             "output_tokens": tokens,
             "wall_s": gen.wall_s,
-            "latency_is": "per request"
-            if gen.source.get("kind") == "endpoint"
-            else "per batch (each item waits for its batch)",
+            "latency_is": "per request" if served else "per batch (each item waits for its batch)",
+            # the per-item distribution: what one answer takes (see evals.generate)
+            "item_latency": distribution(
+                item_times,
+                "per request: the round trip the eval's client saw, "
+                f"{gen.source.get('concurrency', 1)} in flight at most"
+                if served
+                else "per item: its share of its batch's generation time (the batch's time "
+                "over its decoding steps, each step shared by the items still generating)",
+            ),
         },
         "disagreements": len(disagreements),
         "failures": _write_failures(paths["failures"], disagreements),  # unique input records
@@ -284,6 +287,7 @@ def _write_predictions(
                 "gold": ex.gold,
                 "agree": s.agree,
                 "latency_s": round(g.latency_s, 6),
+                "item_s": round(g.item_s if g.item_s is not None else g.latency_s, 6),
                 "output_tokens": g.output_tokens,
                 "error": g.error,
                 **s.detail,

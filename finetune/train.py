@@ -8,7 +8,8 @@ TRL's `SFTTrainer` does the training (no loop of our own) with an `SFTConfig` bu
 - precision and kernels chosen for the hardware, clear one-line errors for what cannot run;
 - checkpoints in `<run>/student/checkpoints/` (`finetune.checkpoints`): running the same
   command again resumes from the last one; the best one by validation loss is saved at the end;
-- `training_summary.json` (steps, tokens, tokens/s, losses, wall time, hardware), and the
+- `training_summary.json` (steps, tokens, tokens/s, losses and the loss curve, train and
+  validation, wall time, hardware), and the
   merged model in `<run>/student/merged/` with `merge: true`.
 
 Layout of `<run>/student/`:
@@ -44,6 +45,7 @@ from finetune.checkpoints import (
     tokens_in,
     write_fingerprint,
 )
+from finetune.history import loss_curve
 from finetune.soft_targets import SoftTargets, soft_targets
 from synth.errors import ConfigError, DependencyError
 from synth.student_config import StudentConfig
@@ -203,6 +205,9 @@ def train(
     with _quiet():
         out = trainer.train(resume_from_checkpoint=str(last) if last else None)
         state = trainer.state
+        # before the closing evaluate(): with load_best_model_at_end, that one scores the
+        # best checkpoint at the last step, a point that is not on the curve
+        curve = loss_curve(state.log_history)
         eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else {}
         peak_gib = (
             round(torch.cuda.max_memory_allocated() / 2**30, 3) if hw.device == "cuda" else None
@@ -260,6 +265,7 @@ def train(
         "final_train_loss": losses[-1] if losses else None,
         "mean_train_loss": out.training_loss if out.training_loss == out.training_loss else None,
         "final_eval_loss": eval_metrics.get("eval_loss"),
+        "loss_curve": curve,  # [step, loss] pairs: train every logging_steps, validation every eval_steps
         "best_eval_loss": state.best_metric,
         "best_checkpoint": Path(state.best_model_checkpoint).name
         if state.best_model_checkpoint

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from evals.tasks import Example, task_for
-from evals.tasks.classification import INVALID, Classification, confusion, macro_f1, normalize_label
+from evals.tasks.classification import (
+    INVALID,
+    Classification,
+    confusion,
+    macro_f1,
+    normalize_label,
+    per_class,
+)
 from evals.tasks.freetext import AGREE_CHRF, FreeText
 from evals.tasks.structured import Structured
 from synth.answers import read_json
@@ -56,6 +63,30 @@ def test_macro_f1_known_value() -> None:
     assert macro_f1(["a", "a"], ["a", "z"]) == pytest.approx((2 / 3 + 0) / 2)
 
 
+def _prf(p: float | None, r: float | None, f1: float | None, support: int) -> dict[str, object]:
+    approx = [None if v is None else pytest.approx(v) for v in (p, r, f1)]
+    return {"precision": approx[0], "recall": approx[1], "f1": approx[2], "support": support}
+
+
+def test_per_class_precision_recall_f1_known_values() -> None:
+    # the same lists as the macro-F1 case above, worked out label by label
+    ref = ["a", "a", "b", "b", "c", "c"]
+    pred = ["a", "b", "b", "b", "c", None]
+    out = per_class(ref, pred, ["c", "a", "b", "d"])
+    assert list(out) == ["c", "a", "b", "d"]  # the given order; d appears nowhere
+    assert out["a"] == _prf(1.0, 1 / 2, 2 / 3, 2)  # TP 1, FP 0, FN 1
+    assert out["b"] == _prf(2 / 3, 1.0, 4 / 5, 2)  # TP 2, FP 1, FN 0
+    assert out["c"] == _prf(1.0, 1 / 2, 2 / 3, 2)  # the invalid answer is c's miss
+    assert out["d"] == _prf(None, None, None, 0)
+    # a label only predicted: precision 0, recall undefined, F1 0; one never predicted: the
+    # other way round
+    out = per_class(["a", "a", "y"], ["a", "z", "a"])
+    assert list(out) == ["a", "y", "z"]
+    assert out["a"] == _prf(1 / 2, 1 / 2, 1 / 2, 2)
+    assert out["y"] == _prf(None, 0.0, 0.0, 1)
+    assert out["z"] == _prf(0.0, None, 0.0, 0)
+
+
 def test_confusion_matrix_rows_reference_columns_student() -> None:
     c = confusion(["a", "a", "b"], ["a", None, "a"], ["a", "b"])
     assert c == {
@@ -90,6 +121,22 @@ def test_classification_metrics_and_gap_on_gold() -> None:
     ]
     assert m["per_label"]["billing"] == {"teacher": 3, "student": 3, "gold": 2}
     assert m["per_label"][INVALID] == {"teacher": 0, "student": 1, "gold": 0}
+    pc = m["per_class"]
+    assert pc["student_vs_teacher"] == {
+        "billing": _prf(2 / 3, 2 / 3, 2 / 3, 3),  # TP 2, FP 1 (row 4), FN 1 (row 6)
+        "shipping": _prf(1 / 2, 1 / 2, 1 / 2, 2),
+        "refund_request": _prf(None, 0.0, 0.0, 1),  # never said by the student
+    }
+    assert pc["student_vs_gold"] == {
+        "billing": _prf(2 / 3, 1.0, 4 / 5, 2),
+        "shipping": _prf(1.0, 2 / 3, 4 / 5, 3),
+        "refund_request": _prf(None, 0.0, 0.0, 1),
+    }
+    assert pc["teacher_vs_gold"] == {
+        "billing": _prf(2 / 3, 1.0, 4 / 5, 2),
+        "shipping": _prf(1.0, 2 / 3, 4 / 5, 3),
+        "refund_request": _prf(1.0, 1.0, 1.0, 1),
+    }
     g = m["gold"]
     assert g["items"] == 6
     assert g["student_accuracy"] == pytest.approx(4 / 6)
@@ -107,6 +154,7 @@ def test_classification_gap_without_gold_is_the_agreement() -> None:
     rows = [dict(teacher="billing", student="billing"), dict(teacher="shipping", student="billing")]
     _, out = _run(Classification(LABELS), rows)
     assert out["metrics"]["gold"] is None
+    assert list(out["metrics"]["per_class"]) == ["student_vs_teacher"]
     assert out["gap"]["basis"] == "teacher" and out["gap"]["fraction"] == pytest.approx(0.5)
 
 

@@ -128,6 +128,18 @@ def test_eval_of_a_trained_tiny_student(tmp_path: Path, trained: Path) -> None:
     assert perf["items_per_s"] > 0 and perf["tokens_per_s"] > 0
     assert 0 < perf["latency_p50_s"] <= perf["latency_p95_s"]
     assert all(1 <= p["output_tokens"] <= 6 for p in preds)
+    # per item: each item's share of its batch; a batch's shares add up to its wall time
+    # (the items of one batch share one latency_s), and no share exceeds the batch's time
+    by_batch: dict[float, list[float]] = {}
+    for p in preds:
+        assert 0 < p["item_s"] <= p["latency_s"] + 1e-6
+        by_batch.setdefault(p["latency_s"], []).append(p["item_s"])
+    for batch_s, shares in by_batch.items():
+        assert sum(shares) == pytest.approx(batch_s, rel=1e-3, abs=1e-5)
+    items = perf["item_latency"]
+    assert items["items"] == len(preds) and items["measures"].startswith("per item: its share")
+    assert items["p50_s"] == pytest.approx(percentile([p["item_s"] for p in preds], 50), abs=1e-5)
+    assert items["p50_s"] < perf["latency_p50_s"]  # a share of a batch of 5 is less than it
 
     # failures: the input records of the disagreements, once each, as the inputs file had them
     failures = _lines(eval_dir / "failures.jsonl")
@@ -205,6 +217,14 @@ def test_served_student_through_an_openai_compatible_server(
     assert m["performance"]["latency_p95_s"] >= m["performance"]["latency_p50_s"] > 0
     assert m["performance"]["latency_is"] == "per request"
     assert m["performance"]["output_tokens"] > 0
+    # a served student's per-item time is its request's round trip, and says so
+    assert all(p["item_s"] == p["latency_s"] for p in preds)
+    items = m["performance"]["item_latency"]
+    assert (
+        items["measures"]
+        == "per request: the round trip the eval's client saw, 4 in flight at most"
+    )
+    assert items["p50_s"] == pytest.approx(m["performance"]["latency_p50_s"])
 
 
 def test_failures_file_is_a_harvest_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

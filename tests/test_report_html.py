@@ -23,6 +23,9 @@ from synth.sim.runner import SimServer
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SECTIONS = ["summary", "harvest", "build", "training", "eval", "cost"]
+# blocks inside the sections, each with its id: the loss curve, per-label precision / recall /
+# F1, per-item latency, the disagreement examples
+BLOCKS = ["loss-curve", "per-class", "latency", "disagreements"]
 
 
 def _training_summary(cfg: Any) -> None:
@@ -44,6 +47,11 @@ def _training_summary(cfg: Any) -> None:
         "final_eval_loss": 0.5,
         "trainable_params": 120_000,
         "total_params": 120_000,
+        # as finetune.history.loss_curve writes it (tests/test_train.py checks that)
+        "loss_curve": {
+            "train": [[1, 6.1], *([s, 6.1 - 0.1425 * s] for s in range(4, 41, 4))],
+            "validation": [[8, 5.2], [16, 4.0], [24, 2.1], [32, 0.9], [40, 0.5]],
+        },
     }
     (student / "training_summary.json").write_text(json.dumps(summary))
 
@@ -90,6 +98,8 @@ def test_html_report_has_every_section_and_embeds_its_charts(full_run: Any, tmp_
         "confusion_gold",
         "cost_per_1k",
         "break_even",
+        "loss_curve",
+        "latency",
     } <= names
     for data, _ in charts:
         assert base64.b64decode(data).lstrip().startswith(b"<?xml")
@@ -103,11 +113,82 @@ def test_html_report_has_every_section_and_embeds_its_charts(full_run: Any, tmp_
     )
     assert "break-even" in html and "12 items of the test split" in html
     assert "built-in method" not in html and "object at 0x" not in html
+    for block in BLOCKS:
+        assert f'id="{block}"' in html, block
+    assert "<h4>teacher vs gold</h4>" in html and "<h4>student vs gold</h4>" in html
+    # the teacher's latency is the journal's (0.05 s each), the student's the eval's requests
+    assert '<td>teacher</td><td class="t">59</td><td class="t">50 ms</td>' in html
 
     md = md_path.read_text(encoding="utf-8")
     for heading in ("## Harvest", "## Build", "## Training", "## Student vs teacher", "## Cost"):
         assert heading in md
     assert "break-even volume" in md and "failures.jsonl" in md
+    for heading in (
+        "### Precision, recall and F1 per label: student vs teacher",
+        "### Precision, recall and F1 per label: teacher vs gold",
+        "### Latency per item",
+        "### Where the student and the teacher disagree",
+    ):
+        assert heading in md
+    assert "Validation loss by step: step 8: 5.2" in md
+    assert str(full_run.run_dir.resolve()) not in md, "no absolute machine path in the Markdown"
+
+
+def test_disagreement_examples_are_escaped_bounded_and_clipped(
+    full_run: Any, tmp_path: Path
+) -> None:
+    from evals.report.collect import EXAMPLES_SHOWN
+
+    data, path = _hostile_page(full_run, tmp_path)
+    html = path.read_text(encoding="utf-8")
+    block = html[html.index('id="disagreements"') :]
+    block = block[: block.index("</table>")]
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in block
+    assert block.count("<tr>") == 1 + EXAMPLES_SHOWN  # the header, then the first 20 of 25
+    assert f"The first {EXAMPLES_SHOWN} of 25" in html
+    # a long input is clipped on the row, the whole text a click away
+    summary = re.search(r"<summary>(word0 [^<]*)</summary>", block)
+    assert summary is not None and summary.group(1).endswith(" …")
+    assert len(summary.group(1)) <= 242
+    assert '<div class="full">' + " ".join(f"word{i}" for i in range(300)) + "</div>" in block
+    # Markdown: one line a row, pipes escaped, no raw markup
+    from evals.report.markdown import render_markdown
+
+    md = render_markdown(data)
+    row = next(line for line in md.splitlines() if line.startswith("| ticket 0:"))
+    assert row.startswith("| ticket 0: a \\| b second line | &lt;script>alert(1)&lt;/script> |")
+    assert "<script>" not in md
+
+
+def _hostile_page(cfg: Any, tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """The full run's report with a predictions.jsonl (as evals.run writes it) of 25
+    disagreements: markup in the answers, a pipe, newlines, a 300-word input."""
+    from evals.report.collect import collect, read_predictions
+    from evals.report.html import render_html
+
+    preds = tmp_path / "predictions.jsonl"
+    with preds.open("w", encoding="utf-8") as f:
+        long = " ".join(f"word{i}" for i in range(300))
+        for i in range(25):
+            text = long if i == 1 else f"ticket {i}: a | b\nsecond line"
+            line = {
+                "key": f"k{i}",
+                "input": {"id": i, "text": text, "gold": "billing"},
+                "teacher": "<script>alert(1)</script>",
+                "student": "shipping",
+                "gold": "billing",
+                "agree": False,
+                "latency_s": 0.01,
+                "item_s": 0.01,
+                "output_tokens": 2,
+                "error": None,
+            }
+            f.write(json.dumps(line) + "\n")
+    data = collect(cfg)
+    data["predictions"] = read_predictions(preds)
+    path = tmp_path / "hostile.html"
+    path.write_text(render_html(data), encoding="utf-8")
+    return data, path
 
 
 def test_report_json_extras(full_run: Any) -> None:
@@ -138,7 +219,11 @@ def test_sections_without_data_say_what_to_run(tmp_path: Path) -> None:
         assert text in html
     assert "<img" not in html
     assert "No eval yet" in md_path.read_text()
-    assert report_json_extras(cfg) == {"eval": None, "cost_comparison": None}
+    assert report_json_extras(cfg) == {
+        "eval": None,
+        "cost_comparison": None,
+        "teacher_latency": None,
+    }
 
     # default paths: both files in the run folder
     assert write_report(cfg) == [cfg.run_dir / "report.html", cfg.run_dir / "report.md"]
@@ -275,6 +360,7 @@ def _open(browser: DevTools, path: Path, width: int = 1200) -> tuple[str, dict[s
     probe = """JSON.stringify({
         title: document.title,
         sections: [...document.querySelectorAll('section')].map(s => s.id),
+        blocks: [...document.querySelectorAll('section [id]')].map(e => e.id),
         images: [...document.images].map(i => ({chart: i.dataset.chart, ok: i.complete && i.naturalWidth > 0})),
         empty: [...document.querySelectorAll('.empty')].length,
         height: document.documentElement.scrollHeight,
@@ -365,14 +451,21 @@ def test_report_fits_the_screen_without_horizontal_scroll(
     (html,) = write_report(full_run, tmp_path / "r.html")
     text = html.read_text()
     assert str(full_run.run_dir.resolve()) not in text, "no absolute machine path on the page"
+    _, hostile = _hostile_page(full_run, tmp_path)  # long, clipped examples
     browser = DevTools(tmp_path / "chromium-profile")
     try:
-        _, page = _open(browser, html, width)
-        problems = _problems(browser.events)
+        pages = []
+        for path in (html, hostile):
+            _, page = _open(browser, path, width)
+            pages.append((page, _problems(browser.events)))
     finally:
         browser.close()
-    assert page["sections"] == SECTIONS
-    assert all(i["ok"] for i in page["images"]) and len(page["images"]) >= 10
-    assert page["scroll_width"] <= page["client_width"], (page["scroll_width"], page["wide"])
-    assert page["wide"] == []
-    assert problems == []
+    for page, problems in pages:
+        assert page["sections"] == SECTIONS
+        assert [b for b in BLOCKS if b in page["blocks"]] == BLOCKS, page["blocks"]
+        charts = {i["chart"] for i in page["images"]}
+        assert {"loss_curve", "latency"} <= charts
+        assert all(i["ok"] for i in page["images"]) and len(page["images"]) >= 12
+        assert page["scroll_width"] <= page["client_width"], (page["scroll_width"], page["wide"])
+        assert page["wide"] == []
+        assert problems == []

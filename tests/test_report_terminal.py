@@ -20,3 +20,6 @@ def test_terminal_report_shows_eval_cost_and_break_even(full_run: Any) -> None: 
     assert "Cost: teacher vs student" in text
     assert "break-even volume" in text and "student per 1K requests" in text
     assert f"${c['teacher']['per_1k_usd']:.4f}" in text, text[-1500:]
+    # per-label precision / recall / F1, and per-item latency with the teacher's from the journal
+    assert "Precision, recall and F1 per label: teacher vs gold" in text
+    assert "Latency per item" in text and "teacher: per answer bought online" in text

@@ -159,6 +159,13 @@ def test_full_finetune_learns_the_task(full_run: Any) -> None:
     assert "full fine-tune of tiny" in result.describe()
     on_disk = json.loads((result.student_dir / "training_summary.json").read_text())
     assert on_disk["steps"] == 100
+    # the loss curve the report draws: train every logging_steps (4, and the first step),
+    # validation every eval_steps (8) and at the last step
+    curve = on_disk["loss_curve"]
+    assert [step for step, _ in curve["train"]] == [1, *range(4, 101, 4)]
+    assert [step for step, _ in curve["validation"]] == [*range(8, 100, 8), 100]
+    assert curve["train"][-1][1] == pytest.approx(s["final_train_loss"])
+    assert min(v for _, v in curve["validation"]) == pytest.approx(s["best_eval_loss"])
     # progress reports through the callback, not stdout
     kinds = {e["event"] for e in events}
     assert {"begin", "step", "log", "eval"} <= kinds

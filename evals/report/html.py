@@ -28,13 +28,13 @@ _ENV = jinja2.Environment(
 )
 
 
-def _run_relative(data: dict[str, Any], m: dict[str, Any] | None) -> str:
-    """The failures file as the user types it next to the config: `runs/NAME/eval/...`."""
+def _run_relative(data: dict[str, Any], m: dict[str, Any] | None, name: str = "failures") -> str:
+    """An eval file as the user types it next to the config: `runs/NAME/eval/...`."""
     if not m:
         return ""
-    path = (m.get("files") or {}).get("failures")
+    path = (m.get("files") or {}).get(name)
     if path is None:
-        return f"{data['run_dir']}/eval/failures.jsonl"
+        return f"{data['run_dir']}/eval/{name}.jsonl"
     p = Path(path)
     if p.is_absolute() and data.get("run_dir_abs"):
         try:
@@ -64,8 +64,15 @@ def render_html(data: dict[str, Any]) -> str:
         "eval_rows": [(k, md.fmt(v)) for k, v in m["metrics"]["summary"].items()] if m else [],
         "per_label": per_label,
         "per_label_who": list(per_label[0][1].keys()) if per_label else [],
+        "per_class": rows.per_class_tables(m),
         "speed_rows": rows.speed_rows(m) if m else [],
-        "failures_file": _run_relative(data, m),
+        "latency_header": rows.LATENCY_HEADER,
+        "latency_rows": rows.latency_rows(data.get("teacher_latency"), m),
+        "examples": rows.example_rows(data.get("predictions"), m.get("gold_field") if m else None),
+        "examples_total": (data.get("predictions") or {}).get("disagreements", 0),
+        "predictions_file": _run_relative(data, m, "predictions"),
+        "savings": rows.savings_text(data["harvest"]),
+        "failures_file": _run_relative(data, m, "failures"),
         "cost_rows": rows.cost_rows(data["cost"]) if data["cost"] else [],
         "rounds_html": markupsafe.Markup(rounds_html(data.get("rounds"))),
     }

@@ -226,6 +226,50 @@ def confusion_matrix(conf: dict[str, Any], title: str) -> str | None:
     return to_data_uri(fig)
 
 
+def loss_curve(curve: dict[str, list[list[float]]] | None) -> str | None:
+    """Training loss by step, and the validation loss where training measured it."""
+    if not curve or not curve.get("train"):
+        return None
+    fig, ax = _figure()
+    steps, losses = zip(*curve["train"], strict=True)
+    ax.plot(steps, losses, color=TEACHER, linewidth=1.2, label="train")
+    if curve.get("validation"):
+        vsteps, vlosses = zip(*curve["validation"], strict=True)
+        ax.plot(vsteps, vlosses, "o-", color=STUDENT, markersize=4, label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("Training loss")
+    ax.legend(frameon=False)
+    return to_data_uri(fig)
+
+
+def latency_histogram(series: dict[str, list[float]], bins: int = 30) -> str | None:
+    """Per-item times of each series on one logarithmic time axis (a teacher's second and a
+    student's millisecond both read), as outlined histograms of item counts."""
+    series = {k: [v for v in vs if v > 0] for k, vs in series.items()}
+    series = {k: vs for k, vs in series.items() if vs}
+    if not series:
+        return None
+    lo = min(min(vs) for vs in series.values())
+    hi = max(max(vs) for vs in series.values())
+    if hi <= lo:  # one value: a bin around it
+        lo, hi = lo / 1.5, hi * 1.5
+    ratio = (hi / lo) ** (1 / bins)
+    edges = [lo * ratio**i for i in range(bins + 1)]
+    edges[-1] = hi * 1.0001  # the largest value lands in the last bin
+    fig, ax = _figure()
+    for (name, values), colour in zip(series.items(), (TEACHER, STUDENT, MUTED), strict=False):
+        ax.hist(values, bins=edges, histtype="step", linewidth=1.5, color=colour, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per item (log scale)")
+    ax.set_ylabel("items")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("Latency per item")
+    ax.legend(frameon=False, fontsize=8)
+    return to_data_uri(fig)
+
+
 def cost_per_1k(teacher: float | None, student: float | None) -> str | None:
     if teacher is None and student is None:
         return None
@@ -311,6 +355,25 @@ def quality_values(m: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+TEACHER_SERIES = "teacher: per answer (round trip)"
+STUDENT_SERIES = {
+    "endpoint": "student: per request (round trip)",
+    "local": "student: per item (its share of a batch)",
+}
+
+
+def latency_series(data: dict[str, Any]) -> dict[str, list[float]]:
+    """The per-item times the latency chart draws, named by what they measure."""
+    out: dict[str, list[float]] = {}
+    if data.get("teacher_latencies"):
+        out[TEACHER_SERIES] = data["teacher_latencies"]
+    preds = data.get("predictions") or {}
+    if preds.get("item_s") and data["eval"]:
+        served = data["eval"]["student"].get("kind") == "endpoint"
+        out[STUDENT_SERIES["endpoint" if served else "local"]] = preds["item_s"]
+    return out
+
+
 def charts(data: dict[str, Any]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     attempts = data["attempts"]
@@ -321,6 +384,9 @@ def charts(data: dict[str, Any]) -> dict[str, str | None]:
     out["tokens_over_time"] = tokens_over_time(attempts)
     out["retries_over_time"] = retries_over_time(attempts)
     out["funnel"] = funnel(funnel_steps(data["funnel"])) if data["funnel"] else None
+    t = data["training"]
+    out["loss_curve"] = loss_curve(t.get("loss_curve")) if t else None
+    out["latency"] = latency_histogram(latency_series(data))
     m = data["eval"]
     if m:
         out["quality"] = quality_bars(quality_values(m))

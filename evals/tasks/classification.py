@@ -7,7 +7,8 @@ A sample item (labels: billing, shipping, refund):
     student:  "Category: Billing."      -> normalised to "billing": agrees
 
 Metrics: agreement with the teacher, macro-F1 and a confusion matrix against the teacher,
-per-label counts, and, where the inputs carry a gold label, the accuracy and macro-F1 of both
+per-label counts, per-label precision / recall / F1 (student vs teacher; with gold, student
+and teacher vs gold too), and, where the inputs carry a gold label, the accuracy and macro-F1 of both
 student and teacher against it. The distillation gap is student accuracy / teacher accuracy
 on gold where there is gold, else the agreement.
 """
@@ -31,20 +32,40 @@ def normalize_label(text: str | None, labels: list[str]) -> str | None:
     return read_label(text, labels)
 
 
+def per_class(
+    reference: list[str], predicted: list[str | None], labels: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Precision, recall, F1 and support of each label, `reference` taken as the truth.
+
+    Rows: `labels` in their order, then any other label seen in either list. An invalid
+    prediction (None) is a miss of its reference label and a false alarm of none. Precision is
+    None for a label never predicted, recall None for one never in the reference; F1 is
+    2·TP / (2·TP + FP + FN), so a label missed every time scores 0 and one absent from both
+    lists is None. As scikit-learn's `precision_recall_fscore_support`, except that it says
+    "undefined" (None) where scikit-learn writes 0 with a warning.
+    """
+    seen = set(reference) | {p for p in predicted if p is not None}
+    order = list(labels or []) + sorted(seen - set(labels or []))
+    out: dict[str, dict[str, Any]] = {}
+    for label in order:
+        tp = sum(1 for r, p in zip(reference, predicted, strict=True) if r == label and p == label)
+        fp = sum(1 for r, p in zip(reference, predicted, strict=True) if r != label and p == label)
+        fn = sum(1 for r, p in zip(reference, predicted, strict=True) if r == label and p != label)
+        out[label] = {
+            "precision": tp / (tp + fp) if tp + fp else None,
+            "recall": tp / (tp + fn) if tp + fn else None,
+            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+            "support": tp + fn,
+        }
+    return out
+
+
 def macro_f1(reference: list[str], predicted: list[str | None]) -> float | None:
     """Unweighted mean of per-label F1 over the labels seen in either list (as scikit-learn
     does); an invalid prediction is simply wrong."""
     if not reference:
         return None
-    labels = sorted(set(reference) | {p for p in predicted if p is not None})
-    f1s = []
-    for label in labels:
-        tp = sum(1 for r, p in zip(reference, predicted, strict=True) if r == label and p == label)
-        fp = sum(1 for r, p in zip(reference, predicted, strict=True) if r != label and p == label)
-        fn = sum(1 for r, p in zip(reference, predicted, strict=True) if r == label and p != label)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    f1s = [c["f1"] for c in per_class(reference, predicted).values() if c["f1"] is not None]
     return sum(f1s) / len(f1s)
 
 
@@ -125,6 +146,9 @@ class Classification(Task):
             "teacher_invalid": sum(1 for t in teachers if t is None),
             "confusion_vs_teacher": confusion(t_ref, s_vs_t, self.labels),
             "per_label": per_label,
+            # precision / recall / F1 per label: the first name is the one judged, the second
+            # the reference it is judged against
+            "per_class": {"student_vs_teacher": per_class(t_ref, s_vs_t, self.labels)},
             "gold": None,
         }
         summary = {
@@ -148,6 +172,8 @@ class Classification(Task):
                 "teacher_macro_f1": macro_f1(g_ref, t_pred),
                 "confusion": confusion(g_ref, s_pred, self.labels),
             }
+            metrics["per_class"]["student_vs_gold"] = per_class(g_ref, s_pred, self.labels)
+            metrics["per_class"]["teacher_vs_gold"] = per_class(g_ref, t_pred, self.labels)
             summary["student accuracy vs gold"] = metrics["gold"]["student_accuracy"]
             summary["teacher accuracy vs gold"] = metrics["gold"]["teacher_accuracy"]
             summary["student macro-F1 vs gold"] = metrics["gold"]["student_macro_f1"]

@@ -276,11 +276,12 @@ def _print_eval_and_cost(cfg: Any) -> None:
 
     from evals.cost import cost_comparison
     from evals.markdown import cost_section, eval_section
+    from evals.report.collect import teacher_latency
 
     if not cfg.paths.metrics.exists():
         return
     metrics = json.loads(cfg.paths.metrics.read_text(encoding="utf-8"))
-    out.print(Markdown(eval_section(metrics)))
+    out.print(Markdown(eval_section(metrics, teacher_latency=teacher_latency(cfg))))
     if (cost := cost_comparison(cfg, metrics)) is not None:
         out.print(Markdown(cost_section(cost)))
 

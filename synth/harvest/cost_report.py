@@ -59,6 +59,11 @@ def cost_report(cfg: RunConfig) -> dict[str, Any]:
         "cache_write_tokens": t["cache_write_tokens"],
         "caching_saved_usd": usd_float(t["caching_saved_usd"]),
         "batch_saved_usd": usd_float(modes["batch_saved_usd"]),
+        # the bill had every answer been bought online with no prompt cache: what the two
+        # savings above are measured against
+        "online_uncached_usd": usd_float(
+            t["cost_usd"] + modes["batch_saved_usd"] + t["caching_saved_usd"]
+        ),
         "cost_by_mode": {
             "online_usd": usd_float(modes["online_usd"]),
             "batch_usd": usd_float(modes["batch_usd"]),
@@ -167,6 +172,8 @@ def cost_table(r: dict[str, Any]) -> Table:
         rows.append(("open batches (worst case)", f"${r['open_batches_usd']:,.4f}"))
     if r.get("caching_saved_usd"):
         rows.append(("caching saved", f"${r['caching_saved_usd']:,.4f}"))
+    if r.get("batch_saved_usd") or r.get("caching_saved_usd"):
+        rows.append(("online, uncached, it would have cost", f"${r['online_uncached_usd']:,.4f}"))
     if r.get("possibly_billed_usd"):
         rows.append(
             ("possibly billed (timed out/dropped, worst case)", f"${r['possibly_billed_usd']:,.4f}")

@@ -6,6 +6,7 @@ keeps the reads of the harvest, build and eval themselves: items, plan, totals):
     digest(j)          a fingerprint of the journal's content, for `distill run`'s stamps
     attempts_span_s(j) first request sent to last answer received
     recent_items(j)    the last N items touched, newest first, by state and text: `distill logs`
+    answer_latencies(j) each online answer's round trip, for the report's latency distribution
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ def digest(j: Journal) -> tuple[list[Any], str | None]:
     row = j.db.execute("SELECT COUNT(*), SUM(state='done'), MAX(updated_at) FROM items").fetchone()
     plan = j.plan()
     return list(row), plan["digest"] if plan else None
+
+
+def answer_latencies(j: Journal) -> list[float]:
+    """The round trip of each answer bought online (its successful request, send to response;
+    retries and limiter waits not counted). Batch answers have none: a batch has one
+    turnaround for all its items."""
+    return [
+        float(r[0])
+        for r in j.db.execute(
+            "SELECT latency_s FROM items WHERE state = 'done' AND latency_s IS NOT NULL "
+            "AND COALESCE(mode, 'online') = 'online'"
+        )
+    ]
 
 
 def attempts_span_s(j: Journal) -> float:
