@@ -54,10 +54,15 @@ class EvalResult:
             f"eval ({m['task']}, {m['items']:,} {m['split']} items): {head}\n"
             f"distillation gap: the student reaches {frac} of the teacher ({gap['metric']}, vs {gap['basis']})\n"
             f"student: {perf['items_per_s']:.2f} items/s, {perf['tokens_per_s']:.1f} tokens/s, "
-            f"p50 {perf['latency_p50_s']:.3f} s, p95 {perf['latency_p95_s']:.3f} s on {m['student'].get('hardware')}\n"
+            f"wait p50 {perf['latency_p50_s']:.3f} s, p95 {perf['latency_p95_s']:.3f} s"
+            f"{_per_item(perf.get('item_latency'))} on {m['student'].get('hardware')}\n"
             f"{m['failures']:,} disagreements → {self.paths['failures']}\n"
             f"metrics → {self.paths['metrics']}"
         )
+
+
+def _per_item(d: dict[str, Any] | None) -> str:
+    return "" if not d else f", per item p50 {d['p50_s']:.4f} s, p99 {d['p99_s']:.4f} s"
 
 
 def _short(v: Any) -> str:
