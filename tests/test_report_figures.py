@@ -64,3 +64,71 @@ def test_latency_distribution_percentiles_and_label() -> None:
         "max_s": 1.0,
     }
     assert distribution([], "per request") is None
+
+
+# -- the charts, read back from their SVG (text stays text: svg.fonttype none) ---------------
+
+
+def _texts(uri: str | None) -> list[str]:
+    import base64
+    import re
+
+    assert uri is not None
+    svg = base64.b64decode(uri.split(",", 1)[1]).decode("utf-8")
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def _attempts(n: int) -> list[dict[str, object]]:
+    """n answered attempts 10 s apart, one input and one output token each but the last."""
+    return [
+        {
+            "started_at": 0.0,
+            "ended_at": 10.0 * i,
+            "input_tokens": 1,
+            "output_tokens": 1 if i < n else 0,
+            "cost_usd": "0.001",
+            "outcome": "retry" if i == 1 else "ok",
+        }
+        for i in range(1, n + 1)
+    ]
+
+
+def _ticks_between(texts: list[str], after: str | None, before: str) -> list[str]:
+    """The tick labels drawn between two of a chart's texts (an axis's ticks come just before
+    its label)."""
+    lo = texts.index(after) + 1 if after is not None else 0
+    ticks = texts[lo : texts.index(before)]
+    assert ticks and all(t.replace(".", "", 1).isdigit() for t in ticks), texts
+    return ticks
+
+
+def test_cost_chart_draws_the_budget_line() -> None:
+    from evals.report.plots import cost_over_time
+
+    assert "budget $5.00" in _texts(cost_over_time(_attempts(4), budget=5.0))
+    assert not any(t.startswith("budget") for t in _texts(cost_over_time(_attempts(4))))
+
+
+def test_count_axes_have_whole_ticks_and_output_tokens_their_own_axis() -> None:
+    from evals.report.plots import (
+        latency_histogram,
+        loss_curve,
+        retries_over_time,
+        tokens_over_time,
+    )
+
+    whole = str.isdigit
+    texts = _texts(tokens_over_time(_attempts(4)))  # 4 input, 3 output tokens: 0.5 ticks without
+    assert all(
+        map(
+            whole,
+            _ticks_between(texts, "seconds since the harvest started", "cumulative input tokens"),
+        )
+    )
+    assert all(map(whole, _ticks_between(texts, "output tokens", "cumulative output tokens")))
+    retries = _texts(retries_over_time(_attempts(4)))
+    assert all(map(whole, _ticks_between(retries, "seconds since the harvest started", "attempts")))
+    steps = _texts(loss_curve({"train": [[1, 2.0], [2, 1.5], [3, 1.2]], "validation": []}))
+    assert _ticks_between(steps, None, "step") == ["1", "2", "3"]
+    hist = _texts(latency_histogram({"teacher": [0.5, 0.6], "student": [0.01]}))
+    assert all(map(whole, _ticks_between(hist, "seconds per item (log scale)", "items")))
