@@ -128,6 +128,9 @@ def test_count_axes_have_whole_ticks_and_output_tokens_their_own_axis() -> None:
     assert all(map(whole, _ticks_between(texts, "output tokens", "cumulative output tokens")))
     retries = _texts(retries_over_time(_attempts(4)))
     assert all(map(whole, _ticks_between(retries, "seconds since the harvest started", "attempts")))
+    calm = [{**a, "outcome": "ok"} for a in _attempts(4)]  # nothing to count: 0 and 1, not ±0.045
+    none = _texts(retries_over_time(calm))
+    assert _ticks_between(none, "seconds since the harvest started", "attempts") == ["0", "1"]
     steps = _texts(loss_curve({"train": [[1, 2.0], [2, 1.5], [3, 1.2]], "validation": []}))
     assert _ticks_between(steps, None, "step") == ["1", "2", "3"]
     hist = _texts(latency_histogram({"teacher": [0.5, 0.6], "student": [0.01]}))

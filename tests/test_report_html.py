@@ -202,6 +202,18 @@ def test_report_json_extras(full_run: Any) -> None:
     assert c["teacher"]["per_1k_usd"] == 0.125
     assert c["student"]["per_1k_usd"] is not None and c["break_even_requests"] is not None
     assert c["one_off"]["training_usd"] == pytest.approx(20 * 0.5 / 3600, abs=1e-9)
+    # the report's new figures: per-label P/R/F1, the examples, both latencies
+    assert set(e["metrics"]["per_class"]) == {
+        "student_vs_teacher",
+        "student_vs_gold",
+        "teacher_vs_gold",
+    }
+    examples = e["disagreement_examples"]
+    assert len(examples) == e["disagreements"] and all(
+        x["teacher"] != x["student"] for x in examples
+    )
+    assert extras["teacher_latency"]["items"] == 59 and extras["teacher_latency"]["p50_s"] == 0.05
+    assert e["performance"]["item_latency"]["items"] == 12
     json.dumps(extras)
 
 
@@ -361,6 +373,7 @@ def _open(browser: DevTools, path: Path, width: int = 1200) -> tuple[str, dict[s
         title: document.title,
         sections: [...document.querySelectorAll('section')].map(s => s.id),
         blocks: [...document.querySelectorAll('section [id]')].map(e => e.id),
+        ids: [...document.querySelectorAll('[id]')].map(e => e.id),
         images: [...document.images].map(i => ({chart: i.dataset.chart, ok: i.complete && i.naturalWidth > 0})),
         empty: [...document.querySelectorAll('.empty')].length,
         height: document.documentElement.scrollHeight,

@@ -15,6 +15,7 @@ from evals.report import write_report
 from synth.harvest.engine import harvest
 from synth.sim.runner import SimServer
 from tests.conftest import CLASSIFY_TEMPLATE, distill, make_run
+from tests.test_report_html import CHROMIUM, DevTools, _open, _problems
 
 PRICE = {"input_per_mtok": 0.15, "output_per_mtok": 0.6, "cached_input_per_mtok": 0.075}
 SHARED = " ".join(f"Rule {i}: weigh the customer's words and quote the order." for i in range(40))
@@ -71,8 +72,21 @@ def test_batch_and_caching_savings_in_html_markdown_terminal_and_json(tmp_path: 
     assert f"instead of {whole} online and uncached" in sentence.group(1)
     for label, value in (("batch saved", batch), ("caching saved", caching)):
         assert re.search(rf"<th>{label}</th><td class=\"n\">\{value}</td>", html), label
+    assert 'data-chart="savings"' in html
     md = md_path.read_text(encoding="utf-8")
     assert f"| batch saved | {batch} |" in md and f"| caching saved | {caching} |" in md
+
+    if CHROMIUM is not None:  # the savings on a phone and a wide screen
+        browser = DevTools(tmp_path / "chromium-profile")
+        try:
+            for width in (1400, 420):
+                _, page = _open(browser, html_path, width)
+                assert "savings" in page["ids"], page["ids"]
+                assert any(i["chart"] == "savings" and i["ok"] for i in page["images"])
+                assert page["scroll_width"] <= page["client_width"], page["wide"]
+                assert _problems(browser.events) == []
+        finally:
+            browser.close()
 
     terminal = distill("report", str(run.config), env={"COLUMNS": "120"}).stdout
     for label, value in (

@@ -107,6 +107,28 @@ def cost_per_model(per_model: list[dict[str, Any]]) -> str | None:
     return to_data_uri(fig)
 
 
+def savings(billed: float, batch_saved: float, caching_saved: float) -> str | None:
+    """One bar, the answers' online uncached price, split into what was billed and what each
+    lever saved; None when neither saved anything."""
+    if not (batch_saved or caching_saved):
+        return None
+    fig, ax = _figure(6.4, 1.6)
+    left = 0.0
+    for value, colour, name in (
+        (billed, TEACHER, "billed"),
+        (caching_saved, STUDENT, "caching saved"),
+        (batch_saved, MUTED, "batch saved"),
+    ):
+        if value:
+            ax.barh([""], [value], left=left, color=colour, label=f"{name} ${value:,.4f}")
+            left += value
+    ax.set_xlabel("USD: the same answers online and uncached, split")
+    ax.set_title("What batch and caching saved")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.6), ncol=3)
+    ax.set_yticks([])
+    return to_data_uri(fig)
+
+
 def tokens_over_time(attempts: list[dict[str, Any]]) -> str | None:
     done = [a for a in attempts if a.get("input_tokens") or a.get("output_tokens")]
     if not done:
@@ -166,6 +188,7 @@ def retries_over_time(attempts: list[dict[str, Any]], bins: int = 30) -> str | N
         bottom = [b + v for b, v in zip(bottom, series[name], strict=True)]
     ax.set_xlabel(label)
     ax.set_ylabel("attempts")
+    ax.set_ylim(0, max(1, max(bottom)) * 1.05)  # counts: from 0 up, also when all are 0
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Retries and 429s over time")
     ax.legend(frameon=False)
@@ -381,6 +404,11 @@ def charts(data: dict[str, Any]) -> dict[str, str | None]:
     budget = h.get("budget_usd") if h else None
     out["cost_over_time"] = cost_over_time(attempts, float(budget) if budget is not None else None)
     out["cost_per_model"] = cost_per_model(h["per_model"]) if h else None
+    out["savings"] = (
+        savings(h["cost_usd"], h.get("batch_saved_usd") or 0.0, h.get("caching_saved_usd") or 0.0)
+        if h
+        else None
+    )
     out["tokens_over_time"] = tokens_over_time(attempts)
     out["retries_over_time"] = retries_over_time(attempts)
     out["funnel"] = funnel(funnel_steps(data["funnel"])) if data["funnel"] else None
