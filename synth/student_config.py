@@ -5,7 +5,7 @@
       lora: {r: 16, alpha: 32}                  # LoRA on every linear layer by default
       epochs: 2
       learning_rate: 2.0e-4
-      merge: true                               # also write <run>/student/merged/
+      merge: true                               # the default: also write <run>/student/merged/
 
 `base_model: tiny` builds a small random-init Llama-style model with a byte-level BPE tokenizer
 trained on the run's own dataset (see `tiny:`), for tests and the offline demo. Such a model
@@ -145,8 +145,8 @@ class StudentConfig(Strict):
         description="where transformers logs the training curves (its package must be installed)",
     )
     merge: bool = Field(
-        default=False,
-        description="also write <run>/student/merged/: the adapter merged into the base",
+        default=True,
+        description="also write <run>/student/merged/: the adapter merged into the base (what predict, eval, export and vLLM load); false keeps the adapter alone",
     )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         default="auto",
