@@ -154,7 +154,11 @@ def _parquet(path: Path, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow.parquet as pq
 
     def batches() -> Any:
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+        # pre_buffer (pyarrow's default) reads ahead: a 1M-row file of 111 MB in 20 row
+        # groups held 117 MB of Arrow memory; buffered 1 MiB reads hold 7 MB
+        # (benchmarks/inputs_at_scale.py)
+        f = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        yield from f.iter_batches(batch_size=BATCH_ROWS)
 
     yield from _arrow_batches(path, batches)
 

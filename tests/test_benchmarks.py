@@ -69,6 +69,15 @@ def test_memory_at_scale_smoke(tmp_path: Path) -> None:
     assert data["floor"]["peak_rss_mb"] > 0
 
 
+def test_inputs_at_scale_smoke(tmp_path: Path) -> None:
+    data = smoke("inputs_at_scale", tmp_path)
+    got = {(r["phase"], r["format"]) for r in data["results"]}
+    assert {("distill-read", "csv"), ("pandas", "csv"), ("datasets", "csv")} <= got
+    for r in data["results"]:
+        assert r["peak_rss_mb"] > 0 and (r["phase"] == "floor" or r["rows"] == data["rows"])
+    assert set(data["ratios"]) == {"csv: pandas / distill read", "csv: datasets / distill read"}
+
+
 def test_train_throughput_smoke(tmp_path: Path) -> None:
     pytest.importorskip("trl")
     data = smoke("train_throughput", tmp_path)
