@@ -395,6 +395,36 @@ def predict(
             print(f"{p.line}\t{shown}")  # tab-separated, for cut and awk
 
 
+class ExportFormat(StrEnum):
+    openai = "openai"
+    gguf = "gguf"
+
+
+@app.command()
+@user_errors
+def export(
+    config: ConfigArg,
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="openai: messages-only chat JSONL of the training conversations, for hosted "
+            "fine-tuning; gguf: for llama.cpp and Ollama (says what to install)",
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="default: <run>/export/<format>/"),
+    ] = None,
+) -> None:
+    """Write the run's dataset or student in another tool's format."""
+    from synth.dataset.export import export as do_export
+
+    result = do_export(_load(config), format.value, out_dir)
+    out.print(result.describe(), highlight=False)
+
+
 @app.command()
 @user_errors
 def run(
