@@ -15,6 +15,7 @@ knows nothing yet, so it wants `full_finetune: true` (or LoRA with
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -148,6 +149,18 @@ class StudentConfig(Strict):
         default=True,
         description="also write <run>/student/merged/: the adapter merged into the base (what predict, eval, export and vLLM load); false keeps the adapter alone",
     )
+    push_to_hub: bool = Field(
+        default=False,
+        description="after distill train, push the merged model (or the adapter) with its model card to the Hub; the token is read from $HF_TOKEN",
+    )
+    hub_model_id: str | None = Field(
+        default=None,
+        description='the Hub repo to push to, "owner/name" (needed with push_to_hub)',
+    )
+    hub_private: bool = Field(
+        default=True,
+        description="create the Hub repo private (it holds what the teacher taught)",
+    )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         default="auto",
         description="auto: bf16 on a GPU that has it, fp16 on other GPUs, fp32 on CPU",
@@ -197,6 +210,12 @@ class StudentConfig(Strict):
             raise ValueError(
                 f"distill.loss: {self.distill.loss} scores each row's labels after its prompt: "
                 "set packing: false"
+            )
+        if self.push_to_hub and (
+            self.hub_model_id is None or not re.fullmatch(r"[\w.-]+/[\w.-]+", self.hub_model_id)
+        ):
+            raise ValueError(
+                'push_to_hub needs hub_model_id: "owner/name" (your user or organisation, then the repo)'
             )
         if self.load_in_4bit and self.full_finetune:
             raise ValueError(

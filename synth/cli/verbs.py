@@ -345,11 +345,21 @@ def train(
     from synth.cli.progress import step_progress
 
     cfg = _load(config)
+    push = cfg.student is not None and cfg.student.push_to_hub
+    if push:
+        from finetune.push import hub_token
+
+        hub_token()  # before training: a missing token is found now, not after it
     with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the card
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process writes and pushes
+    if main:
         write_model_card(cfg)
     out.print(result.describe(), highlight=False)
+    if push and main:
+        from finetune.push import push_student
+
+        out.print(f"  pushed: {push_student(cfg)}", highlight=False)
 
 
 @app.command(name="eval")
