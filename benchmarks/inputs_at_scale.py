@@ -19,6 +19,7 @@ What is measured:
 
     python benchmarks/inputs_at_scale.py                  # 1M rows
     python benchmarks/inputs_at_scale.py --rows 100000
+    python benchmarks/inputs_at_scale.py --phases distill-read --formats parquet   # one reader
 """
 
 from __future__ import annotations
@@ -178,6 +179,10 @@ def measure(n: int, work: Path, measures: list[tuple[str, str]]) -> list[dict[st
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--phases", nargs="*", default=None, help="only these readers (the floor always runs)"
+    )
+    parser.add_argument("--formats", nargs="*", default=None, help="only these formats")
     parser.add_argument("--child", metavar="PHASE", help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
@@ -191,6 +196,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.smoke:  # the test suite's: the CSV readers only
         args.rows = 2000
         measures = [m for m in MEASURES if m[1] == "csv"]
+    if args.phases is not None or args.formats is not None:
+        measures = [
+            (p, f)
+            for p, f in measures
+            if p == "floor"
+            or (
+                (args.phases is None or p in args.phases)
+                and (args.formats is None or f in args.formats)
+            )
+        ]
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="distill-bench-") as tmp:

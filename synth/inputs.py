@@ -154,9 +154,8 @@ def _parquet(path: Path, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow.parquet as pq
 
     def batches() -> Any:
-        # pre_buffer (pyarrow's default) reads ahead: a 1M-row file of 111 MB in 20 row
-        # groups held 117 MB of Arrow memory; buffered 1 MiB reads hold 7 MB
-        # (benchmarks/inputs_at_scale.py)
+        # pre_buffer (pyarrow's default) reads ahead: a 1M-row, 111 MB file in 20 row groups
+        # was held whole (benchmarks/inputs_at_scale.py: 172 MB over the imports, now 73)
         f = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
         yield from f.iter_batches(batch_size=BATCH_ROWS)
 
