@@ -54,3 +54,25 @@ def test_terminal_tables_never_cut_a_path_at_80_columns() -> None:
     assert "…" not in r.stdout
     cells = "".join(line.split("│")[-2].strip() for line in r.stdout.splitlines() if "│" in line)
     assert "support-ticket.yaml" in cells
+
+
+def test_set_overrides_any_key_and_names_itself_in_errors(tmp_path: Path) -> None:
+    run = make_run(tmp_path, "http://127.0.0.1:9/v1", budget_usd=5)
+    r = distill(
+        "harvest", str(run.config), "--dry-run", "--set", "budget_usd=0.25",
+        "--set", "teacher.params.max_tokens=3",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "(budget $0.25)" in r.stdout and "at most 60" in r.stdout  # 20 items x 3 tokens
+    for sets, expected in [
+        (["student.lora_r=8"], "--set student.lora_r=8: student.lora_r: unknown key "
+         "(did you mean `student.lora.r`?)"),
+        (["teacher.concurrncy=2"], "--set teacher.concurrncy=2: teacher.concurrncy: unknown key "
+         "(did you mean `teacher.concurrency`?)"),
+        (["teacher.concurrency=many"], "--set teacher.concurrency=many: teacher.concurrency:"),
+        (["name.x=1"], "--set name.x=1: name is a value, not a section"),
+        (["novalue"], "--set novalue: write KEY.PATH=VALUE"),
+    ]:  # fmt: skip
+        r = distill("report", str(run.config), *[a for s in sets for a in ("--set", s)])
+        assert r.returncode == 2, r.stderr
+        assert expected in r.stderr and "Traceback" not in r.stderr, r.stderr

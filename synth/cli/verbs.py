@@ -54,6 +54,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 ConfigArg = Annotated[
     Path, typer.Argument(help="the run's YAML config", show_default=False, metavar="CONFIG")
 ]
+# `--set student.epochs=1 --set teacher.concurrency=4`: any config key, for this run only
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY.PATH=VALUE",
+        help="override a config key for this command (repeatable); VALUE is read as YAML",
+        show_default=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -117,10 +127,12 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _load(config: Path, overrides: dict[str, Any] | None = None) -> Any:
+def _load(
+    config: Path, sets: list[str] | None = None, overrides: dict[str, Any] | None = None
+) -> Any:
     from synth.config import load_config
 
-    return load_config(config, overrides)
+    return load_config(config, overrides, sets or ())
 
 
 @app.command()
@@ -147,6 +159,7 @@ def harvest(
             "--no-wait", help="teacher.mode batch: submit the batches and exit; collect later"
         ),
     ] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Send every input to the teacher once; resumable; never over budget."""
     from synth.cli.progress import harvest_progress
@@ -160,7 +173,7 @@ def harvest(
         overrides["inputs"] = str(inputs.resolve())
     if budget is not None:
         overrides["budget_usd"] = budget
-    cfg = _load(config, overrides)
+    cfg = _load(config, sets, overrides)
     if dry_run:
         d = do_dry_run(cfg)
         out.print(
@@ -238,6 +251,7 @@ def report(
         Path | None, typer.Option(help="write a self-contained HTML report here")
     ] = None,
     md: Annotated[Path | None, typer.Option(help="write a Markdown report here")] = None,
+    sets: SetOpt = None,
 ) -> None:
     """What the teacher cost; with the later stages, what the student costs and the gap."""
     from synth.harvest.cost_report import cost_report, cost_table, failures_table
@@ -250,7 +264,7 @@ def report(
             )
         if target is not None and not target.parent.is_dir():
             fail(f"{flag} {target}: folder {target.parent} does not exist; create it first", 2)
-    cfg = _load(config)
+    cfg = _load(config, sets)
     data = cost_report(cfg)
     if as_json or html or md:
         from evals.report import report_json_extras, write_report
@@ -298,12 +312,13 @@ def logs(
         str | None, typer.Option(help="only items whose input or answer contains this text")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    sets: SetOpt = None,
 ) -> None:
     """What the teacher answered: the last items of the journal, read-only."""
     from synth.cli.logs import print_logs
 
     print_logs(
-        _load(config),
+        _load(config, sets),
         n=n,
         state=state.value if state else None,
         grep=grep,
@@ -319,12 +334,13 @@ def build(
     push_to_hub: Annotated[
         str | None, typer.Option(help="also push the dataset to this Hub repo")
     ] = None,
+    sets: SetOpt = None,
 ) -> None:
     """Filter the teacher's answers into a Hugging Face dataset (train/validation/test)."""
     from synth.dataset.builder import build as do_build
     from synth.dataset.funnel import funnel_table
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
     with run_lock(cfg.run_dir, "build"):  # not while a harvest writes the journal
         result = do_build(cfg, push_to_hub=push_to_hub)
     out.print(funnel_table(result.funnel))
@@ -338,13 +354,14 @@ def train(
     no_resume: Annotated[
         bool, typer.Option("--no-resume", help="start over instead of resuming")
     ] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
     from evals.model_card import write_model_card
     from finetune.train import train as do_train
     from synth.cli.progress import step_progress
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
     with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the card
@@ -354,13 +371,13 @@ def train(
 
 @app.command(name="eval")
 @user_errors
-def evaluate(config: ConfigArg) -> None:
+def evaluate(config: ConfigArg, sets: SetOpt = None) -> None:
     """Measure the student against the teacher (and gold labels) on held-out data."""
     from evals.model_card import write_model_card
     from evals.run import evaluate as do_eval
     from synth.cli.progress import step_progress
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
     with step_progress("eval", err) as progress:
         result = do_eval(cfg, progress=progress)
     write_model_card(cfg)
@@ -382,11 +399,12 @@ def predict(
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    sets: SetOpt = None,
 ) -> None:
     """The trained student's answers: prompted as in training, read as the eval reads them."""
     from evals.predict import predict as do_predict
 
-    for p in do_predict(_load(config), input):
+    for p in do_predict(_load(config, sets), input):
         if as_json:
             print(json.dumps(p.as_json(), ensure_ascii=False))
         else:
@@ -402,11 +420,12 @@ def run(
     force: Annotated[
         bool, typer.Option(help="redo every stage even when its output is current")
     ] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Harvest → build → train → eval → report, skipping stages whose output is current."""
     from synth.cli.pipeline import run_pipeline, stages_table
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
     result = run_pipeline(cfg, console=err, force=force)
     out.print(stages_table(result))
     out.print(f"report: {result.html_path}", highlight=False)
@@ -449,11 +468,14 @@ def tiny_student(
     config: Annotated[
         Path | None, typer.Option(help="train the tokenizer on this run's dataset/inputs")
     ] = None,
+    sets: SetOpt = None,
 ) -> None:
     """Build a tiny random-init Llama-style student with its own tokenizer (no download)."""
     from finetune.tiny import build_tiny_student_cli
 
-    out.print(f"wrote {build_tiny_student_cli(path, _load(config) if config else None)}")
+    if sets and config is None:
+        fail("--set overrides a run config's keys: give --config CONFIG too", 2)
+    out.print(f"wrote {build_tiny_student_cli(path, _load(config, sets) if config else None)}")
 
 
 @templates_app.command("list")
