@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from synth.cli.stamps import record_stage
 from synth.errors import DistillError
 from synth.journal.lock import run_lock
 
@@ -197,6 +198,8 @@ def harvest(
         wait=not no_wait,
     )
     s = result.stats
+    if inputs is None and result.status not in ("submitted", "pending"):
+        record_stage(cfg, "harvest")  # a `distill run` next skips it, as after its own harvest
     if s.batches:
         out.print(s.batches, highlight=False)
     if result.status == "submitted":
@@ -343,6 +346,7 @@ def build(
     cfg = _load(config, sets)
     with run_lock(cfg.run_dir, "build"):  # not while a harvest writes the journal
         result = do_build(cfg, push_to_hub=push_to_hub)
+        record_stage(cfg, "build")
     out.print(funnel_table(result.funnel))
     out.print(f"dataset: {result.dataset_dir}  ({result.summary()})", highlight=False)
 
@@ -366,6 +370,7 @@ def train(
         result = do_train(cfg, resume=not no_resume, progress=progress)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the card
         write_model_card(cfg)
+        record_stage(cfg, "train")
     out.print(result.describe(), highlight=False)
 
 
@@ -381,6 +386,7 @@ def evaluate(config: ConfigArg, sets: SetOpt = None) -> None:
     with step_progress("eval", err) as progress:
         result = do_eval(cfg, progress=progress)
     write_model_card(cfg)
+    record_stage(cfg, "eval")
     out.print(result.describe(), highlight=False)
 
 
