@@ -155,3 +155,15 @@ def check(
             assert re.search(rf"{stage}\s*│\s*skipped", stdout), f"{stage} ran again:\n{stdout}"
     else:
         raise AssertionError(f"no check for `distill {' '.join(args)}`: add one")
+
+
+def test_the_gpu_section_launches_through_distill() -> None:
+    """Multi-GPU commands name the `distill` a user installed, never an internal module."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Training on GPUs", 1)[1].split("\n## ", 1)[0]
+    launches = [
+        line for line in section.splitlines() if line.startswith(("accelerate ", "torchrun "))
+    ]
+    assert launches, "README's GPU section has no launch command"
+    for line in launches:
+        assert "$(which distill) train CONFIG" in line and " -m " not in line, line

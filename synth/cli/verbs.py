@@ -455,16 +455,55 @@ def demo(
     out.print(summary)
 
 
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-@user_errors
-def sim(ctx: typer.Context) -> None:
-    """Run the simulated teacher (OpenAI + Anthropic APIs) on 127.0.0.1. `distill sim --help`."""
-    from synth.sim.__main__ import main as sim_main
+def _sim_verb() -> Callable[..., None]:
+    """`distill sim`: the same flags as `python -m synth.sim` (one per SimConfig field), in the
+    help style of every other verb; the values go to the simulator's own parser unchanged."""
+    import inspect
 
-    sys.exit(sim_main(ctx.args))
+    from synth.sim.__main__ import SKIP as SIM_SKIP
+    from synth.sim.config import SimConfig
+
+    def opt(flag: str, help: str, metavar: str = "VALUE") -> Any:
+        return typer.Option(flag, help=help, metavar=metavar, show_default=False)
+
+    params = [
+        ("host", "--host", "127.0.0.1 unless told otherwise", "HOST"),
+        ("port", "--port", "0 picks a free port (default: 8765)", "N"),
+        ("log_level", "--log-level", "uvicorn's log level (default: warning)", "LEVEL"),
+        ("config", "--config", "a JSON or YAML file of the knobs below", "FILE"),
+        ("require_key_env", "--require-key-env", "require the key held in $NAME", "NAME"),
+    ]
+    defaults = SimConfig().model_dump()
+    params += [
+        (name, "--" + name.replace("_", "-"), f"{f.description} (default: {defaults[name]})", "")
+        for name, f in SimConfig.model_fields.items()
+        if name not in SIM_SKIP
+    ]
+    flags = {name: flag for name, flag, _, _ in params}
+
+    def sim(**values: str | None) -> None:
+        from synth.sim.__main__ import main as sim_main
+
+        argv = [a for k, v in values.items() if v is not None for a in (flags[k], v)]
+        sys.exit(sim_main(argv))
+
+    sim.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[str | None, opt(flag, help, metavar or "VALUE")],
+            )
+            for name, flag, help, metavar in params
+        ]
+    )
+    sim.__annotations__ = {p: str | None for p in flags}
+    sim.__doc__ = "Run the simulated teacher (OpenAI and Anthropic APIs) on 127.0.0.1."
+    return sim
+
+
+app.command(name="sim")(user_errors(_sim_verb()))
 
 
 @app.command(name="tiny-student")
