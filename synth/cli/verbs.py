@@ -19,7 +19,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from synth.cli.stamps import record_stage
 from synth.errors import DistillError
 from synth.journal.lock import run_lock
 
@@ -164,6 +163,7 @@ def harvest(
 ) -> None:
     """Send every input to the teacher once; resumable; never over budget."""
     from synth.cli.progress import harvest_progress
+    from synth.cli.stamps import record_stage
     from synth.harvest.engine import HarvestStats
     from synth.harvest.engine import dry_run as do_dry_run
     from synth.harvest.engine import harvest as do_harvest
@@ -340,6 +340,7 @@ def build(
     sets: SetOpt = None,
 ) -> None:
     """Filter the teacher's answers into a Hugging Face dataset (train/validation/test)."""
+    from synth.cli.stamps import record_stage
     from synth.dataset.builder import build as do_build
     from synth.dataset.funnel import funnel_table
 
@@ -364,6 +365,7 @@ def train(
     from evals.model_card import write_model_card
     from finetune.train import train as do_train
     from synth.cli.progress import step_progress
+    from synth.cli.stamps import record_stage
 
     cfg = _load(config, sets)
     with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
@@ -381,6 +383,7 @@ def evaluate(config: ConfigArg, sets: SetOpt = None) -> None:
     from evals.model_card import write_model_card
     from evals.run import evaluate as do_eval
     from synth.cli.progress import step_progress
+    from synth.cli.stamps import record_stage
 
     cfg = _load(config, sets)
     with step_progress("eval", err) as progress:
@@ -460,8 +463,7 @@ def _sim_verb() -> Callable[..., None]:
     help style of every other verb; the values go to the simulator's own parser unchanged."""
     import inspect
 
-    from synth.sim.__main__ import SKIP as SIM_SKIP
-    from synth.sim.config import SimConfig
+    from synth.sim.config import NOT_A_FLAG, SimConfig
 
     def opt(flag: str, help: str, metavar: str = "VALUE") -> Any:
         return typer.Option(flag, help=help, metavar=metavar, show_default=False)
@@ -477,7 +479,7 @@ def _sim_verb() -> Callable[..., None]:
     params += [
         (name, "--" + name.replace("_", "-"), f"{f.description} (default: {defaults[name]})", "")
         for name, f in SimConfig.model_fields.items()
-        if name not in SIM_SKIP
+        if name not in NOT_A_FLAG
     ]
     flags = {name: flag for name, flag, _, _ in params}
 
