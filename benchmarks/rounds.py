@@ -11,6 +11,7 @@ round 1 fixed.
 
     python benchmarks/rounds.py                 # 3 seeds, 500 + 3 x 300 from 6,000
     python benchmarks/rounds.py --smoke         # the test suite's size
+    python benchmarks/rounds.py --first-seed 1 --seeds 2 --keep   # add seeds 1-2 to the results
 
 Target (issue): uncertainty reaches random's final agreement with at most 60% of the spend,
 and ends higher.
@@ -31,7 +32,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from benchmarks.common import KEY_ENV, REPO, add_common_args, machine, save, table
+from benchmarks.common import KEY_ENV, REPO, RESULTS_DIR, add_common_args, machine, save, table
 from synth.cli.demo import SIM
 from synth.cli.rounds import run_rounds
 from synth.config import load_config
@@ -114,6 +115,12 @@ def main() -> None:
     ap.add_argument("--per-round", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the results file's runs of other seeds (same settings otherwise)",
+    )
     ap.add_argument("--test", type=float, default=0.25, help="round 1's test fraction")
     ap.add_argument("--start-from", default="previous", choices=["previous", "base"])
     ap.add_argument("--score-at-most", type=int, default=800, help="pool items scored a round")
@@ -132,12 +139,13 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     pool = work / "pool.jsonl"
     make_pool(pool, args.pool, seed=20261202)
-    runs: list[dict[str, Any]] = []
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    runs = kept_runs(args, seeds) if args.keep else []
     t_all = time.monotonic()
     sim = {**SIM, "latency_ms": (1, 3), "rpm": None}
     sim.update({k: 0.0 for k in sim if k.startswith("fault_") and k != "fault_retry_after_s"})
     with SimServer(**sim) as server:
-        for seed in range(args.seeds):
+        for seed in seeds:
             for mode in MODES:
                 t0 = time.monotonic()
                 cfg = load_config(
@@ -145,7 +153,15 @@ def main() -> None:
                 )
                 result = run_rounds(cfg, console=log)
                 wall = time.monotonic() - t0
-                runs.append({"seed": seed, "select": mode, "wall_s": wall, "rounds": result.rounds})
+                runs.append(
+                    {
+                        "seed": seed,
+                        "select": mode,
+                        "wall_s": wall,
+                        "date": machine()["date"],  # kept runs (--keep) keep theirs
+                        "rounds": result.rounds,
+                    }
+                )
                 # saved after every run: a run stopped part way keeps the seeds it finished
                 save_results(runs, args, time.monotonic() - t_all)
                 last = result.rounds[-1]
@@ -160,21 +176,41 @@ def main() -> None:
             r + 1,
             summary["sent"][r],
             f"${summary['spend_usd']['uncertainty'][r]:.4f}",
-            f"{summary['agreement']['uncertainty'][r]:.3f}",
+            _mean_sd(summary["agreement"]["uncertainty"], r),
             f"${summary['spend_usd']['random'][r]:.4f}",
-            f"{summary['agreement']['random'][r]:.3f}",
+            _mean_sd(summary["agreement"]["random"], r),
         ]
         for r in range(len(summary["sent"]))
     ]
     console.print(
         table(
-            f"agreement on the fixed test split, mean of {args.seeds} seeds",
+            f"agreement on the fixed test split, mean of {summary['seeds']} seeds",
             ["round", "sent", "uncertainty $", "uncertainty", "random $", "random"],
             rows,
         )
     )
     console.print(summary["verdict"])
     console.print(f"machine: {machine()['cores']} cores; results → {path}")
+
+
+SEED_ARGS = ("seeds", "first_seed", "keep", "out", "workdir")
+
+
+def kept_runs(args: argparse.Namespace, seeds: range) -> list[dict[str, Any]]:
+    """The earlier runs of other seeds in the results file, when their settings match."""
+    path = (args.out or RESULTS_DIR) / "rounds.json"
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    mine = {k: v for k, v in vars(args).items() if k not in SEED_ARGS}
+    theirs = {k: v for k, v in old["settings"].items() if k not in SEED_ARGS}
+    if mine != theirs:
+        raise SystemExit(f"{path}: --keep: its runs used other settings: {theirs}")
+    return [r for r in old["runs"] if r["seed"] not in seeds]
+
+
+def _mean_sd(stats: dict[str, list[float]], r: int) -> str:
+    return f"{stats['mean'][r]:.3f} ± {stats['sd'][r]:.3f}"
 
 
 def save_results(
@@ -193,37 +229,66 @@ def save_results(
 
 
 def summarise(runs: list[dict[str, Any]], n_rounds: int) -> dict[str, Any]:
-    def mean_of(mode: str, key: str) -> list[float]:
-        per = [r["rounds"] for r in runs if r["select"] == mode]
-        k = min(len(p) for p in per)
-        return [statistics.fmean(float(p[i][key] or 0) for p in per) for i in range(k)]
+    """Per round, mean and spread over the seeds; when uncertainty first reaches random's final
+    agreement, as a share of random's total spend (on the means, and seed by seed)."""
+    seeds = sorted({r["seed"] for r in runs})
 
-    agreement = {m: mean_of(m, "agreement") for m in MODES}
-    spend = {m: mean_of(m, "spend_usd") for m in MODES}
-    sent = [int(v) for v in mean_of("random", "sent")]
-    accuracy = {m: mean_of(m, "accuracy") for m in MODES}
-    target = agreement["random"][-1]
-    reach = next((i for i, a in enumerate(agreement["uncertainty"]) if a >= target), None)
-    share = None if reach is None else spend["uncertainty"][reach] / spend["random"][-1]
-    ends_higher = agreement["uncertainty"][-1] > agreement["random"][-1]
+    def per_seed(mode: str, key: str) -> list[list[float]]:
+        per = {r["seed"]: r["rounds"] for r in runs if r["select"] == mode}
+        k = min(len(p) for p in per.values())
+        return [[float(per[s][i][key] or 0) for s in seeds] for i in range(k)]
+
+    def spread(values: list[list[float]]) -> dict[str, list[float]]:
+        return {
+            "mean": [statistics.fmean(v) for v in values],
+            "sd": [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values],
+            "min": [min(v) for v in values],
+            "max": [max(v) for v in values],
+        }
+
+    agreement = {m: spread(per_seed(m, "agreement")) for m in MODES}
+    accuracy = {m: spread(per_seed(m, "accuracy")) for m in MODES}
+    spend = {m: [statistics.fmean(v) for v in per_seed(m, "spend_usd")] for m in MODES}
+    sent = [int(statistics.fmean(v)) for v in per_seed("random", "sent")]
+
+    def reach(unc: list[float], rnd: list[float], unc_usd: list[float], rnd_usd: float) -> Any:
+        i = next((i for i, a in enumerate(unc) if a >= rnd[-1]), None)
+        return None if i is None else {"round": i + 1, "share": unc_usd[i] / rnd_usd}
+
+    mean_unc, mean_rnd = agreement["uncertainty"]["mean"], agreement["random"]["mean"]
+    on_means = reach(mean_unc, mean_rnd, spend["uncertainty"], spend["random"][-1])
+    by_seed = {}
+    for s in seeds:
+        curves = {r["select"]: r["rounds"] for r in runs if r["seed"] == s}
+        unc = [float(x["agreement"] or 0) for x in curves["uncertainty"]]
+        rnd = [float(x["agreement"] or 0) for x in curves["random"]]
+        usd = [float(x["spend_usd"]) for x in curves["uncertainty"]]
+        by_seed[str(s)] = {
+            "reach": reach(unc, rnd, usd, float(curves["random"][-1]["spend_usd"])),
+            "ends_higher": unc[-1] > rnd[-1],
+        }
+    ends_higher = mean_unc[-1] > mean_rnd[-1]
+    share = on_means["share"] if on_means else None
     verdict = (
-        f"random ends at {target:.3f}; uncertainty "
+        f"mean of {len(seeds)} seeds: random ends at {mean_rnd[-1]:.3f}; uncertainty "
         + (
-            f"reaches it in round {reach + 1}, with {share:.0%} of random's spend"
-            if share is not None
+            f"reaches it in round {on_means['round']}, with {share:.0%} of random's spend"
+            if on_means
             else "never reaches it"
         )
-        + f", and ends at {agreement['uncertainty'][-1]:.3f} "
+        + f", and ends at {mean_unc[-1]:.3f} "
         + ("(higher)" if ends_higher else "(not higher)")
         + ". Target (<= 60% of the spend, ends higher): "
         + ("met" if share is not None and share <= 0.6 and ends_higher else "not met")
     )
     return {
+        "seeds": len(seeds),
         "sent": sent,
         "agreement": agreement,
         "accuracy": accuracy,
         "spend_usd": spend,
         "spend_share_to_reach_random_final": share,
+        "reach_by_seed": by_seed,
         "uncertainty_ends_higher": ends_higher,
         "verdict": verdict,
     }

@@ -165,12 +165,14 @@ def _rendered_inputs(cfg: RunConfig, limit: int) -> Iterable[str]:
     from synth.templates import load_template
 
     template = load_template(cfg.template, cfg.base_dir)
+    # a rounds config may have no inputs: the pool items sent so far are its inputs
+    inputs = cfg.inputs or cfg.paths.rounds_inputs
     try:
-        with open(cfg.inputs, encoding="utf-8") as f:
+        with open(inputs, encoding="utf-8") as f:
             for n, line in enumerate(f):
                 if n >= limit:
                     break
                 if line.strip():
                     yield from texts_of([{"messages": template.render(json.loads(line))}])
     except FileNotFoundError:
-        raise InputError(f"{cfg.inputs}: inputs file not found") from None
+        raise InputError(f"{inputs}: inputs file not found") from None

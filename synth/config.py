@@ -123,9 +123,11 @@ class RunConfig(Strict):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run folder: <runs_dir>/<name>/"
     )
     runs_dir: Path = Path("runs")
-    inputs: Path = Field(
+    inputs: Path | None = Field(
+        None,
         description="JSONL (one object per line), CSV, Parquet, or hf:NAME (a Hugging Face "
-        "dataset: hub name, local data folder or script, or save_to_disk folder)"
+        "dataset: hub name, local data folder or script, or save_to_disk folder); required "
+        "unless rounds: gives a pool",
     )
     input_split: str = Field("train", description="the split of an hf: dataset to harvest")
     input_columns: dict[str, str] = Field(
@@ -145,6 +147,25 @@ class RunConfig(Strict):
 
     # set by load_config, not by the user
     config_path: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _has_inputs(self) -> RunConfig:
+        # with rounds:, the pool is the input; without it, something must be sent
+        if self.inputs is None and self.rounds is None:
+            raise ValueError(
+                "give inputs: (the file the teacher answers) or rounds: (with the pool it draws from)"
+            )
+        return self
+
+    @property
+    def input_file(self) -> Path:
+        """`inputs:`, which a config with rounds: may leave out (the pool is its input)."""
+        if self.inputs is None:
+            raise ConfigError(
+                f"{self.config_path}: inputs: none to send; with rounds:, distill run draws "
+                "each round's inputs from rounds.pool"
+            )
+        return self.inputs
 
     @property
     def base_dir(self) -> Path:
@@ -321,7 +342,8 @@ def load_config(
     base = path.resolve().parent
     cfg.config_path = path.resolve()
     cfg.runs_dir = (base / cfg.runs_dir).resolve()
-    cfg.inputs = _resolve_inputs(base, cfg.inputs)
+    if cfg.inputs is not None:
+        cfg.inputs = _resolve_inputs(base, cfg.inputs)
     if cfg.rounds is not None:
         cfg.rounds.pool = (base / cfg.rounds.pool).resolve()
     return cfg

@@ -68,17 +68,22 @@ def test_a_run_without_rounds_has_no_rounds_section(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-def test_rounds_section_in_a_headless_browser(tmp_path: Path) -> None:
+@pytest.mark.parametrize("width", [1400, 420])
+def test_rounds_section_in_a_headless_browser(tmp_path: Path, width: int) -> None:
     cfg = evalkit.make_run(tmp_path)
     _record(cfg.journal_path, "uncertainty", UNCERTAIN)
+    _record(cfg.runs_dir / "tickets-random" / "journal.sqlite", "random", RANDOM)
     (html_path,) = write_report(cfg, tmp_path / "r.html")
     browser = DevTools(tmp_path / "chromium-profile")
     try:
-        _, page = _open(browser, html_path)
+        _, page = _open(browser, html_path, width)
         problems = _problems(browser.events)
     finally:
         browser.close()
     assert "rounds" in page["sections"]
     rounds_images = [i for i in page["images"] if i["chart"] == "rounds"]
-    assert rounds_images and all(i["ok"] for i in rounds_images)
+    assert len(rounds_images) == 1 and rounds_images[0]["ok"]
+    # the page fits the screen: only a table may scroll sideways, inside its own box
+    assert page["scroll_width"] <= page["client_width"], (page["scroll_width"], page["wide"])
+    assert page["wide"] == []
     assert problems == []

@@ -44,6 +44,7 @@ def _rounds_config(tmp_path: Path, base_url: str) -> Path:
     with (EXAMPLE / "inputs.jsonl").open(encoding="utf-8") as src:
         pool.write_text("".join(next(src) for _ in range(360)), encoding="utf-8")
     cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    del cfg["inputs"]  # the pool is the input
     cfg["rounds"] = {
         "pool": str(pool),
         "first": 160,

@@ -36,12 +36,13 @@ def _file_digest(path: Path) -> str:
 
 def _inputs_digest(cfg: RunConfig) -> str:
     """The inputs file's bytes; an hf: dataset by its name, split and column mapping."""
-    source = str(cfg.inputs)
+    inputs = cfg.input_file
+    source = str(inputs)
     if source.startswith("hf:") and not Path(source[3:]).is_file():
         return _digest(source, cfg.input_split, json.dumps(cfg.input_columns, sort_keys=True))
     if not cfg.input_columns:
-        return _file_digest(cfg.inputs)
-    return _digest(_file_digest(cfg.inputs), json.dumps(cfg.input_columns, sort_keys=True))
+        return _file_digest(inputs)
+    return _digest(_file_digest(inputs), json.dumps(cfg.input_columns, sort_keys=True))
 
 
 def _section(cfg: RunConfig, name: str) -> Any:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from synth.errors import DistillError
+from synth.errors import ConfigError, DistillError
 from synth.journal.lock import run_lock
 
 # typer writes a required argument `{NAME}` in usage lines; the convention (click's) is NAME
@@ -175,6 +175,12 @@ def harvest(
     if budget is not None:
         overrides["budget_usd"] = budget
     cfg = _load(config, sets, overrides)
+    if cfg.rounds is not None:
+        # the rounds pick what to send from the pool; harvesting inputs: here would skip them
+        raise ConfigError(
+            f"{config}: rounds: is set, so the pool is sent round by round: run "
+            f"distill run {config} (distill harvest does not drive rounds)"
+        )
     if dry_run:
         d = do_dry_run(cfg)
         out.print(

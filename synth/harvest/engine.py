@@ -148,7 +148,7 @@ def iter_items(p: Plan) -> Iterator[NewItem]:
     """Render and key every (input, sample); raises InputError naming the line."""
     t = p.cfg.teacher
     for line, record, messages in render_records(
-        p.cfg.inputs, p.template, split=p.cfg.input_split, columns=p.cfg.input_columns
+        p.cfg.input_file, p.template, split=p.cfg.input_split, columns=p.cfg.input_columns
     ):
         request = ChatRequest(
             model=t.model,

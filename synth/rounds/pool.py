@@ -57,6 +57,7 @@ def load_pool(cfg: RunConfig) -> Pool:
     shape = lsh_params(threshold, num_perm) if threshold else None
     bands: list[list[int]] = []
     samples = cfg.teacher.samples_per_input
+    worst_of: dict[int, Decimal] = {}  # by prompt length: pricing each of a big pool is slow
     for line, record, msgs in render_records(cfg.rounds.pool, template):
         text = input_text(record, template.fields or None)
         lines.append(line)
@@ -64,7 +65,9 @@ def load_pool(cfg: RunConfig) -> Pool:
         messages.append(msgs)
         hashes.append(as_int64(digest64(text)))
         prompt = max_prompt_tokens(msgs, template.json_schema)
-        worst.append(p.price.worst_case(prompt, p.max_output_tokens or 0) * samples)
+        if prompt not in worst_of:
+            worst_of[prompt] = p.price.worst_case(prompt, p.max_output_tokens or 0) * samples
+        worst.append(worst_of[prompt])
         if shape is not None:
             sig = signature(text, num_perm)
             sigs.append(sig)
