@@ -209,8 +209,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="hard,mix",
         help="comma-separated, of hard, mix, soft (default hard,mix)",
     )
+    p.add_argument(
+        "--sizes",
+        default="150,300,600,full",
+        help="comma-separated train sizes, 'full' for the whole train split",
+    )
     a = p.parse_args(argv)
-    sizes: list[int | None] = [150] if a.smoke else [150, 300, 600, None]
+    wanted = [None if s == "full" else int(s) for s in a.sizes.split(",")]
+    sizes: list[int | None] = [150] if a.smoke else wanted
     seeds = list(range(1 if a.smoke else a.seeds))
     steps = 4 if a.smoke else a.steps
     with tempfile.TemporaryDirectory() as tmp:
