@@ -214,7 +214,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default="150,300,600,full",
         help="comma-separated train sizes, 'full' for the whole train split",
     )
+    p.add_argument(
+        "--from-runs",
+        type=Path,
+        help="summarise the runs_so_far.json of a run that was stopped before its end",
+    )
     a = p.parse_args(argv)
+    if a.from_runs:
+        runs = json.loads(a.from_runs.read_text(encoding="utf-8"))
+        return report(runs, {"stopped_early": True}, a.steps, None, a.out, argv)
     wanted = [None if s == "full" else int(s) for s in a.sizes.split(",")]
     sizes: list[int | None] = [150] if a.smoke else wanted
     seeds = list(range(1 if a.smoke else a.seeds))
@@ -227,6 +235,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         losses = ("hard", "mix", "soft") if a.smoke else tuple(a.losses.split(","))
         runs, facts = run(config, sizes, seeds, steps, work, losses)
         wall = time.perf_counter() - t0
+    return report(runs, facts, steps, wall, a.out, argv)
+
+
+def report(
+    runs: list[dict[str, Any]],
+    facts: dict[str, Any],
+    steps: int,
+    wall: float | None,
+    out: Path | None,
+    argv: list[str] | None,
+) -> dict[str, Any]:
+    """Print the table and write results/soft_labels.json."""
     summary = summarise(runs)
     console.print(
         table(
@@ -248,14 +268,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "batch_size": 16,
         "student": {**TINY, "full_finetune": True, "learning_rate": 2e-3},
         "mix": {"alpha": 0.5, "temperature": 1.0},
-        "seeds": seeds,
+        "seeds": sorted({r["seed"] for r in runs}),
         **facts,
         "summary": summary,
         "runs": runs,
-        "wall_s": round(wall, 1),
+        "wall_s": round(wall, 1) if wall is not None else None,
     }
-    path = save("soft_labels", data, a.out, argv)
-    console.print(f"wrote {path} ({wall:.0f}s)")
+    path = save("soft_labels", data, out, argv)
+    console.print(f"wrote {path}")
     return data
 
 
