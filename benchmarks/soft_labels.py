@@ -13,6 +13,9 @@ against the records' gold `category`, reading the student's answer as its most l
 
     python benchmarks/soft_labels.py                 # sizes 150/300/600/full, 3 seeds
     python benchmarks/soft_labels.py --smoke         # one size, one seed (the test suite)
+    python benchmarks/soft_labels.py --first-seed 2 --seeds 1 --sizes 150,300 --workdir W2
+    python benchmarks/soft_labels.py --combine W1/runs_so_far.json W2/runs_so_far.json
+                                                     # a run split across processes, summarised
 
 Figures: mean and spread (min-max) over the seeds; one row per (size, loss).
 """
@@ -199,11 +202,51 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def report(runs: list[dict[str, Any]], extra: dict[str, Any], out: Any, argv: Any) -> Path:
+    summary = summarise(runs)
+    console.print(
+        table(
+            "soft labels vs hard labels (tickets, test split; mean, min-max over seeds)",
+            ["train rows", "loss", "seeds", "agreement with teacher", "accuracy vs gold"],
+            [
+                [
+                    f"{r['size']} ({r['rows']})",
+                    r["loss"],
+                    str(r["seeds"]),
+                    f"{r['agreement_mean']:.3f} [{r['agreement_min']:.3f}-{r['agreement_max']:.3f}]",
+                    f"{r['accuracy_mean']:.3f} [{r['accuracy_min']:.3f}-{r['accuracy_max']:.3f}]",
+                ]
+                for r in summary
+            ],
+        )
+    )
+    data = {
+        "batch_size": 16,
+        "student": {**TINY, "full_finetune": True, "learning_rate": 2e-3},
+        "mix": {"alpha": 0.5, "temperature": 1.0},
+        **extra,
+        "summary": summary,
+        "runs": runs,
+    }
+    return save("soft_labels", data, out, argv)
+
+
+def combine(paths: list[Path]) -> list[dict[str, Any]]:
+    """The students of several runs' `runs_so_far.json` (runs split across processes, or cut
+    short), one per (size, seed, loss): the runs are deterministic, so a repeat is the same."""
+    seen: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for path in paths:
+        for r in json.loads(path.read_text(encoding="utf-8")):
+            seen.setdefault((r["size_name"], r["seed"], r["loss"]), r)
+    return list(seen.values())
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(p)
     p.add_argument("--steps", type=int, default=200, help="optimizer steps per student")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed.. (split a run)")
     p.add_argument(
         "--losses",
         default="hard,mix",
@@ -215,17 +258,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="comma-separated train sizes, 'full' for the whole train split",
     )
     p.add_argument(
-        "--from-runs",
+        "--combine",
         type=Path,
-        help="summarise the runs_so_far.json of a run that was stopped before its end",
+        nargs="+",
+        default=None,
+        help="summarise these runs_so_far.json files (from --workdir runs) instead of training",
     )
     a = p.parse_args(argv)
-    if a.from_runs:
-        runs = json.loads(a.from_runs.read_text(encoding="utf-8"))
-        return report(runs, {"stopped_early": True}, a.steps, None, a.out, argv)
+    if a.combine:
+        runs = combine(a.combine)
+        path = report(runs, {"steps": a.steps, "combined_from": len(a.combine)}, a.out, argv)
+        console.print(f"wrote {path}")
+        return {"runs": runs}
     wanted = [None if s == "full" else int(s) for s in a.sizes.split(",")]
     sizes: list[int | None] = [150] if a.smoke else wanted
-    seeds = list(range(1 if a.smoke else a.seeds))
+    seeds = list(range(a.first_seed, a.first_seed + (1 if a.smoke else a.seeds)))
     steps = 4 if a.smoke else a.steps
     with tempfile.TemporaryDirectory() as tmp:
         work = a.workdir or Path(tmp)
@@ -235,48 +282,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         losses = ("hard", "mix", "soft") if a.smoke else tuple(a.losses.split(","))
         runs, facts = run(config, sizes, seeds, steps, work, losses)
         wall = time.perf_counter() - t0
-    return report(runs, facts, steps, wall, a.out, argv)
-
-
-def report(
-    runs: list[dict[str, Any]],
-    facts: dict[str, Any],
-    steps: int,
-    wall: float | None,
-    out: Path | None,
-    argv: list[str] | None,
-) -> dict[str, Any]:
-    """Print the table and write results/soft_labels.json."""
-    summary = summarise(runs)
-    console.print(
-        table(
-            "soft labels vs hard labels (tickets, test split; mean, min-max over seeds)",
-            ["train rows", "loss", "agreement with teacher", "accuracy vs gold"],
-            [
-                [
-                    f"{r['size']} ({r['rows']})",
-                    r["loss"],
-                    f"{r['agreement_mean']:.3f} [{r['agreement_min']:.3f}-{r['agreement_max']:.3f}]",
-                    f"{r['accuracy_mean']:.3f} [{r['accuracy_min']:.3f}-{r['accuracy_max']:.3f}]",
-                ]
-                for r in summary
-            ],
-        )
-    )
-    data = {
-        "steps": steps,
-        "batch_size": 16,
-        "student": {**TINY, "full_finetune": True, "learning_rate": 2e-3},
-        "mix": {"alpha": 0.5, "temperature": 1.0},
-        "seeds": sorted({r["seed"] for r in runs}),
-        **facts,
-        "summary": summary,
-        "runs": runs,
-        "wall_s": round(wall, 1) if wall is not None else None,
-    }
-    path = save("soft_labels", data, out, argv)
-    console.print(f"wrote {path}")
-    return data
+    extra = {"steps": steps, "seeds": seeds, **facts, "wall_s": round(wall, 1)}
+    path = report(runs, extra, a.out, argv)
+    console.print(f"wrote {path} ({wall:.0f}s)")
+    return {**extra, "summary": summarise(runs), "runs": runs}
 
 
 if __name__ == "__main__":
