@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -79,6 +80,27 @@ def harvest_and_build(work: Path, items: int | None = None) -> Path:
         harvest(load_config(path))
     build(load_config(path))
     return path
+
+
+def teacher_dist_stats(train: Any) -> dict[str, Any]:
+    """How much the soft targets say beyond the hard label: the teacher's mean probability on
+    its top label, its mean entropy (nats), and how often that top label is the row's label."""
+    dists = [
+        (json.loads(d), lab)
+        for d, lab in zip(train["teacher_dist"], train["label"], strict=True)
+        if d
+    ]
+    if not dists:
+        return {}
+    top = [max(p.values()) for p, _ in dists]
+    entropy = [-sum(v * math.log(v) for v in p.values() if v > 0) for p, _ in dists]
+    return {
+        "teacher_top_prob_mean": round(statistics.fmean(top), 4),
+        "teacher_top_prob_median": round(statistics.median(top), 4),
+        "teacher_entropy_mean_nats": round(statistics.fmean(entropy), 4),
+        "teacher_top_is_label": sum(max(p, key=p.__getitem__) == lab for p, lab in dists)
+        / len(dists),
+    }
 
 
 def run(
@@ -171,6 +193,7 @@ def run(
     return runs, {
         "train_rows": len(full_train),
         "train_rows_with_teacher_dist": soft_rows,
+        **teacher_dist_stats(full_train),
         "test_rows": len(test),
         "teacher_accuracy_vs_gold": sum(t == g for t, g in teacher_acc) / len(teacher_acc),
     }
@@ -267,7 +290,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = p.parse_args(argv)
     if a.combine:
         runs = combine(a.combine)
-        path = report(runs, {"steps": a.steps, "combined_from": len(a.combine)}, a.out, argv)
+        extra: dict[str, Any] = {"steps": a.steps, "combined_from": len(a.combine)}
+        if a.workdir:  # the build the runs trained on
+            from datasets import load_from_disk
+
+            splits = load_from_disk(str(a.workdir / "runs" / "soft" / "dataset"))
+            extra.update(train_rows=len(splits["train"]), test_rows=len(splits["test"]))
+            extra.update(teacher_dist_stats(splits["train"]))
+        path = report(runs, extra, a.out, argv)
         console.print(f"wrote {path}")
         return {"runs": runs}
     wanted = [None if s == "full" else int(s) for s in a.sizes.split(",")]
@@ -282,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         losses = ("hard", "mix", "soft") if a.smoke else tuple(a.losses.split(","))
         runs, facts = run(config, sizes, seeds, steps, work, losses)
         wall = time.perf_counter() - t0
-    extra = {"steps": steps, "seeds": seeds, **facts, "wall_s": round(wall, 1)}
+    extra: dict[str, Any] = {"steps": steps, "seeds": seeds, **facts, "wall_s": round(wall, 1)}
     path = report(runs, extra, a.out, argv)
     console.print(f"wrote {path} ({wall:.0f}s)")
     return {**extra, "summary": summarise(runs), "runs": runs}
