@@ -290,14 +290,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = p.parse_args(argv)
     if a.combine:
         runs = combine(a.combine)
-        extra: dict[str, Any] = {"steps": a.steps, "combined_from": len(a.combine)}
+        combined: dict[str, Any] = {"steps": a.steps, "combined_from": len(a.combine)}
         if a.workdir:  # the build the runs trained on
             from datasets import load_from_disk
 
             splits = load_from_disk(str(a.workdir / "runs" / "soft" / "dataset"))
-            extra.update(train_rows=len(splits["train"]), test_rows=len(splits["test"]))
-            extra.update(teacher_dist_stats(splits["train"]))
-        path = report(runs, extra, a.out, argv)
+            combined.update(train_rows=len(splits["train"]), test_rows=len(splits["test"]))
+            combined.update(teacher_dist_stats(splits["train"]))
+        path = report(runs, combined, a.out, argv)
         console.print(f"wrote {path}")
         return {"runs": runs}
     wanted = [None if s == "full" else int(s) for s in a.sizes.split(",")]
