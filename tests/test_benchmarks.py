@@ -136,3 +136,12 @@ def test_soft_labels_combine_keeps_one_student_per_cell(tmp_path: Path) -> None:
     assert rows["hard"]["seeds"] == 2 and rows["mix"]["seeds"] == 1
     assert rows["hard"]["agreement_mean"] == pytest.approx(0.6)
     assert (rows["hard"]["agreement_min"], rows["hard"]["agreement_max"]) == (0.5, 0.7)
+
+
+@pytest.mark.slow
+def test_token_alignment_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    data = smoke("token_alignment", tmp_path)
+    (r,) = data["results"]
+    assert r["answers"] > 0 and r["answers_spelled_by_teacher_tokens"] == 1.0
+    assert 0 < r["aligned_share"] < 1  # word starts align; a BPE student's word pieces do not
