@@ -90,7 +90,7 @@ def measure(config: Path, vocab_sizes: list[int], work: Path) -> list[dict[str, 
     from datasets import load_from_disk
     from transformers import AutoTokenizer
 
-    from finetune.answer_targets import answer_targets
+    from finetune.answer_targets import answer_targets, first_token_of
     from finetune.tiny import build_tiny_student, texts_of
     from synth.config import load_config
 
@@ -112,9 +112,10 @@ def measure(config: Path, vocab_sizes: list[int], work: Path) -> list[dict[str, 
             heads=2,
         )
         tokenizer = AutoTokenizer.from_pretrained(str(base))
+        first = first_token_of(tokenizer)
         tokens = aligned = spelled = 0
         for answer, teacher in rows:
-            ids, targets = answer_targets(tokenizer, answer, teacher)
+            ids, targets = answer_targets(tokenizer, answer, teacher, first)
             tokens += len(ids)
             aligned += sum(t is not None for t in targets)
             spelled += "".join(t["token"] for t in teacher) == answer

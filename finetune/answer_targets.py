@@ -12,7 +12,8 @@ on the wrong token.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from finetune.token_align import Target, align
@@ -20,9 +21,15 @@ from finetune.token_kl import TOKEN_ID_PREFIX, first_token_or_id
 
 
 def answer_targets(
-    tokenizer: Any, answer: str, teacher: Sequence[dict[str, Any]]
+    tokenizer: Any,
+    answer: str,
+    teacher: Sequence[dict[str, Any]],
+    first_token: Callable[[str], int | None] | None = None,
 ) -> tuple[list[int], list[Target | None]]:
-    """The student's token ids of `answer`, and one target (or None) per token."""
+    """The student's token ids of `answer`, and one target (or None) per token.
+
+    `first_token` (from `first_token_of(tokenizer)`, made once for many answers) caches the
+    teacher alternatives' first student tokens: the same few strings come back at every step."""
     if teacher and all(str(t["token"]).startswith(TOKEN_ID_PREFIX) for t in teacher):
         same = _same_tokenizer(teacher)
         if same is not None:
@@ -32,10 +39,14 @@ def answer_targets(
     if "".join(str(t["token"]) for t in teacher) != answer:
         return ids, [None] * len(ids)
     spans = [(int(s), int(e)) for s, e in enc["offset_mapping"]]
-    return ids, align(teacher, spans, ids, first_token_or_id(_first_token(tokenizer)))
+    first = first_token or first_token_of(tokenizer)
+    return ids, align(teacher, spans, ids, first_token_or_id(first))
 
 
-def _first_token(tokenizer: Any) -> Any:
+def first_token_of(tokenizer: Any) -> Callable[[str], int | None]:
+    """The student token id a string begins with (None for ''), cached."""
+
+    @lru_cache(maxsize=65536)
     def first(text: str) -> int | None:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         return int(ids[0]) if ids else None
