@@ -120,3 +120,37 @@ def test_bill_by_mode_smoke(tmp_path: Path) -> None:
     for task in {t for t, _ in rows}:
         online = float(rows[task, "online"]["teacher_bill_usd"])
         assert float(rows[task, "batch"]["teacher_bill_usd"]) < online
+
+
+def test_soft_labels_combine_keeps_one_student_per_cell(tmp_path: Path) -> None:
+    from benchmarks.soft_labels import combine, summarise
+
+    def student(size: str, seed: int, loss: str, agreement: float) -> dict:
+        return {
+            "size": int(size),
+            "size_name": size,
+            "seed": seed,
+            "loss": loss,
+            "agreement": agreement,
+            "accuracy": agreement,
+        }
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps([student("150", 0, "hard", 0.5), student("150", 0, "mix", 0.6)]))
+    # a second process: seed 1, and seed 0's hard student again (the same deterministic run)
+    b.write_text(json.dumps([student("150", 0, "hard", 0.5), student("150", 1, "hard", 0.7)]))
+    runs = combine([a, b])
+    assert len(runs) == 3
+    rows = {r["loss"]: r for r in summarise(runs)}
+    assert rows["hard"]["seeds"] == 2 and rows["mix"]["seeds"] == 1
+    assert rows["hard"]["agreement_mean"] == pytest.approx(0.6)
+    assert (rows["hard"]["agreement_min"], rows["hard"]["agreement_max"]) == (0.5, 0.7)
+
+
+@pytest.mark.slow
+def test_token_alignment_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    data = smoke("token_alignment", tmp_path)
+    (r,) = data["results"]
+    assert r["answers"] > 0 and r["answers_spelled_by_teacher_tokens"] == 1.0
+    assert 0 < r["aligned_share"] < 1  # word starts align; a BPE student's word pieces do not
