@@ -69,6 +69,13 @@ def test_harvest_long_smoke(tmp_path: Path) -> None:
     assert all(s["items_per_s"] > 0 for s in r["per_slice"])
 
 
+def test_journal_writes_smoke(tmp_path: Path) -> None:
+    data = smoke("journal_writes", tmp_path)
+    assert set(data["runs"]) == {"500", "2000"}
+    for r in data["runs"].values():
+        assert r["items"] == 200 and r["items_per_s"] > 0
+
+
 def test_memory_at_scale_smoke(tmp_path: Path) -> None:
     data = smoke("memory_at_scale", tmp_path)
     for phase in ("journal", "build", "harvest"):
