@@ -10,6 +10,11 @@ recorded as far as it got, with the rate over each hundredth done so far.
 
     python benchmarks/harvest_long.py                          # 10K, 100K, 1M (over an hour)
     python benchmarks/harvest_long.py --sizes 1000000 --deadline 06:12 --name harvest_long_1m
+    python benchmarks/harvest_long.py --from-log results/memory_at_scale.harvest_1m.log
+
+`--from-log` reads the per-minute lines `memory_at_scale.py` prints for a running harvest
+("harvest: T s, ..., N answered") and gives the rate between the minutes at which each tenth
+of a million was passed (an earlier 1M run's trend, without running it again).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -72,6 +78,27 @@ def rates(journal: Path, n: int, slices: int) -> dict[str, Any]:
     return out
 
 
+def rates_from_log(path: Path, n: int = 1_000_000) -> list[dict[str, Any]]:
+    """Items/s over each tenth of `n`, between the first progress lines past each boundary."""
+    points = []
+    for line in path.read_text().splitlines():
+        m = re.search(r"harvest: ([\d,]+) s, .*?([\d,]+) answered", line)
+        if m:
+            points.append((float(m[1].replace(",", "")), int(m[2].replace(",", ""))))
+    out, last = [], next(((t, d) for t, d in points if d > 0), None)
+    if last is None:
+        return out
+    for k in range(1, 11):
+        past = next(((t, d) for t, d in points if d >= k * n // 10), None)
+        if past is None:
+            break
+        if past[0] > last[0]:
+            rate = (past[1] - last[1]) / (past[0] - last[0])
+            out.append({"upto": past[1], "from": last[1], "items_per_s": rate})
+        last = past
+    return out
+
+
 def one(work: Path, url: str, n: int, deadline: float | None) -> dict[str, Any]:
     folder = work / f"h{n}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -121,8 +148,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--deadline", help="UTC HH:MM: stop a run still going then, record it")
     parser.add_argument("--name", default="harvest_long", help="results/<name>.json")
+    parser.add_argument("--from-log", type=Path, help="an earlier run's progress lines")
     common.add_common_args(parser)
     args = parser.parse_args(argv)
+    if args.from_log:
+        slices = rates_from_log(args.from_log)
+        for s in slices:
+            common.console.print(f"{s['from']:,} -> {s['upto']:,}: {s['items_per_s']:.0f} items/s")
+        return {"from_log": str(args.from_log), "per_slice": slices}
     if args.smoke:
         args.sizes = [300]
     from synth.sim.runner import SimServer
