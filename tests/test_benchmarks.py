@@ -60,6 +60,22 @@ def test_harvest_at_limit_smoke(tmp_path: Path) -> None:
             assert r["counts_cover_bill"]
 
 
+def test_harvest_long_smoke(tmp_path: Path) -> None:
+    data = smoke("harvest_long", tmp_path)
+    r = data["runs"]["300"]
+    assert r["complete"] and r["exit_code"] == 0
+    # ten tenths, each with a rate, read back from the journal's attempts
+    assert [s["upto"] for s in r["per_slice"]] == list(range(30, 301, 30))
+    assert all(s["items_per_s"] > 0 for s in r["per_slice"])
+
+
+def test_journal_writes_smoke(tmp_path: Path) -> None:
+    data = smoke("journal_writes", tmp_path)
+    assert set(data["runs"]) == {"500", "2000"}
+    for r in data["runs"].values():
+        assert r["items"] == 200 and r["items_per_s"] > 0
+
+
 def test_memory_at_scale_smoke(tmp_path: Path) -> None:
     data = smoke("memory_at_scale", tmp_path)
     for phase in ("journal", "build", "harvest"):
