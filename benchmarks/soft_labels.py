@@ -13,6 +13,9 @@ against the records' gold `category`, reading the student's answer as its most l
 
     python benchmarks/soft_labels.py                 # sizes 150/300/600/full, 3 seeds
     python benchmarks/soft_labels.py --smoke         # one size, one seed (the test suite)
+    python benchmarks/soft_labels.py --first-seed 2 --seeds 1 --sizes 150,300 --workdir W2
+    python benchmarks/soft_labels.py --combine W1/runs_so_far.json W2/runs_so_far.json
+                                                     # a run split across processes, summarised
 
 Figures: mean and spread (min-max) over the seeds; one row per (size, loss).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import sys
@@ -76,6 +80,27 @@ def harvest_and_build(work: Path, items: int | None = None) -> Path:
         harvest(load_config(path))
     build(load_config(path))
     return path
+
+
+def teacher_dist_stats(train: Any) -> dict[str, Any]:
+    """How much the soft targets say beyond the hard label: the teacher's mean probability on
+    its top label, its mean entropy (nats), and how often that top label is the row's label."""
+    dists = [
+        (json.loads(d), lab)
+        for d, lab in zip(train["teacher_dist"], train["label"], strict=True)
+        if d
+    ]
+    if not dists:
+        return {}
+    top = [max(p.values()) for p, _ in dists]
+    entropy = [-sum(v * math.log(v) for v in p.values() if v > 0) for p, _ in dists]
+    return {
+        "teacher_top_prob_mean": round(statistics.fmean(top), 4),
+        "teacher_top_prob_median": round(statistics.median(top), 4),
+        "teacher_entropy_mean_nats": round(statistics.fmean(entropy), 4),
+        "teacher_top_is_label": sum(max(p, key=p.__getitem__) == lab for p, lab in dists)
+        / len(dists),
+    }
 
 
 def run(
@@ -168,6 +193,7 @@ def run(
     return runs, {
         "train_rows": len(full_train),
         "train_rows_with_teacher_dist": soft_rows,
+        **teacher_dist_stats(full_train),
         "test_rows": len(test),
         "teacher_accuracy_vs_gold": sum(t == g for t, g in teacher_acc) / len(teacher_acc),
     }
@@ -199,19 +225,84 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def report(runs: list[dict[str, Any]], extra: dict[str, Any], out: Any, argv: Any) -> Path:
+    summary = summarise(runs)
+    console.print(
+        table(
+            "soft labels vs hard labels (tickets, test split; mean, min-max over seeds)",
+            ["train rows", "loss", "seeds", "agreement with teacher", "accuracy vs gold"],
+            [
+                [
+                    f"{r['size']} ({r['rows']})",
+                    r["loss"],
+                    str(r["seeds"]),
+                    f"{r['agreement_mean']:.3f} [{r['agreement_min']:.3f}-{r['agreement_max']:.3f}]",
+                    f"{r['accuracy_mean']:.3f} [{r['accuracy_min']:.3f}-{r['accuracy_max']:.3f}]",
+                ]
+                for r in summary
+            ],
+        )
+    )
+    data = {
+        "batch_size": 16,
+        "student": {**TINY, "full_finetune": True, "learning_rate": 2e-3},
+        "mix": {"alpha": 0.5, "temperature": 1.0},
+        **extra,
+        "summary": summary,
+        "runs": runs,
+    }
+    return save("soft_labels", data, out, argv)
+
+
+def combine(paths: list[Path]) -> list[dict[str, Any]]:
+    """The students of several runs' `runs_so_far.json` (runs split across processes, or cut
+    short), one per (size, seed, loss): the runs are deterministic, so a repeat is the same."""
+    seen: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for path in paths:
+        for r in json.loads(path.read_text(encoding="utf-8")):
+            seen.setdefault((r["size_name"], r["seed"], r["loss"]), r)
+    return list(seen.values())
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(p)
     p.add_argument("--steps", type=int, default=200, help="optimizer steps per student")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed.. (split a run)")
     p.add_argument(
         "--losses",
         default="hard,mix",
         help="comma-separated, of hard, mix, soft (default hard,mix)",
     )
+    p.add_argument(
+        "--sizes",
+        default="150,300,600,full",
+        help="comma-separated train sizes, 'full' for the whole train split",
+    )
+    p.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="summarise these runs_so_far.json files (from --workdir runs) instead of training",
+    )
     a = p.parse_args(argv)
-    sizes: list[int | None] = [150] if a.smoke else [150, 300, 600, None]
-    seeds = list(range(1 if a.smoke else a.seeds))
+    if a.combine:
+        runs = combine(a.combine)
+        combined: dict[str, Any] = {"steps": a.steps, "combined_from": len(a.combine)}
+        if a.workdir:  # the build the runs trained on
+            from datasets import load_from_disk
+
+            splits = load_from_disk(str(a.workdir / "runs" / "soft" / "dataset"))
+            combined.update(train_rows=len(splits["train"]), test_rows=len(splits["test"]))
+            combined.update(teacher_dist_stats(splits["train"]))
+        path = report(runs, combined, a.out, argv)
+        console.print(f"wrote {path}")
+        return {"runs": runs}
+    wanted = [None if s == "full" else int(s) for s in a.sizes.split(",")]
+    sizes: list[int | None] = [150] if a.smoke else wanted
+    seeds = list(range(a.first_seed, a.first_seed + (1 if a.smoke else a.seeds)))
     steps = 4 if a.smoke else a.steps
     with tempfile.TemporaryDirectory() as tmp:
         work = a.workdir or Path(tmp)
@@ -221,36 +312,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         losses = ("hard", "mix", "soft") if a.smoke else tuple(a.losses.split(","))
         runs, facts = run(config, sizes, seeds, steps, work, losses)
         wall = time.perf_counter() - t0
-    summary = summarise(runs)
-    console.print(
-        table(
-            "soft labels vs hard labels (tickets, test split; mean, min-max over seeds)",
-            ["train rows", "loss", "agreement with teacher", "accuracy vs gold"],
-            [
-                [
-                    f"{r['size']} ({r['rows']})",
-                    r["loss"],
-                    f"{r['agreement_mean']:.3f} [{r['agreement_min']:.3f}-{r['agreement_max']:.3f}]",
-                    f"{r['accuracy_mean']:.3f} [{r['accuracy_min']:.3f}-{r['accuracy_max']:.3f}]",
-                ]
-                for r in summary
-            ],
-        )
-    )
-    data = {
-        "steps": steps,
-        "batch_size": 16,
-        "student": {**TINY, "full_finetune": True, "learning_rate": 2e-3},
-        "mix": {"alpha": 0.5, "temperature": 1.0},
-        "seeds": seeds,
-        **facts,
-        "summary": summary,
-        "runs": runs,
-        "wall_s": round(wall, 1),
-    }
-    path = save("soft_labels", data, a.out, argv)
+    extra: dict[str, Any] = {"steps": steps, "seeds": seeds, **facts, "wall_s": round(wall, 1)}
+    path = report(runs, extra, a.out, argv)
     console.print(f"wrote {path} ({wall:.0f}s)")
-    return data
+    return {**extra, "summary": summarise(runs), "runs": runs}
 
 
 if __name__ == "__main__":

@@ -219,13 +219,16 @@ def train(
             p.tokenizer.save_pretrained(str(student_dir))
         model_dir = student_dir
         merged_dir = None
+        merge_s = None
         if s.merge and not s.full_finetune and main:
             from finetune.merge import merge_adapter
 
             # free the training copy first: merging loads the base again, in its own dtype
             p.trainer = trainer = None
             gc.collect()
+            t_merge = time.perf_counter()
             merged_dir = merge_adapter(student_dir, cfg.paths.merged)
+            merge_s = round(time.perf_counter() - t_merge, 2)
             model_dir = merged_dir
 
     runtime = float(out.metrics.get("train_runtime") or 0.0)
@@ -275,6 +278,7 @@ def train(
         "student_dir": str(student_dir),
         "model_dir": str(model_dir),
         "merged_dir": str(merged_dir) if merged_dir else None,
+        "merge_s": merge_s,  # what merge: true (the default for LoRA) adds to wall_time_s
         "versions": _versions(),
     }
     if main:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import typing
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -242,12 +243,17 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _clean_loc(e: Any) -> tuple[Any, ...]:
+    return tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+
+
 def format_validation_error(
-    source: str, err: ValidationError, model: type[BaseModel] | None = None
+    source: str, err: ValidationError, model: type[BaseModel] | None = None, pick: int = 0
 ) -> str:
-    """First problem only, on one line: `config.yaml: teacher.concurrncy: unknown key`."""
-    e = err.errors()[0]
-    loc_parts = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    """One problem (the first, or the `pick`th), on one line:
+    `config.yaml: teacher.concurrncy: unknown key`."""
+    e = err.errors()[pick]
+    loc_parts = _clean_loc(e)
     loc = _loc(loc_parts)
     if e["type"] == "extra_forbidden":
         hint = _did_you_mean(loc_parts, model)
@@ -277,24 +283,62 @@ def load_yaml(path: Path, what: str = "config") -> Any:
         raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
 
 
-def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read, validate and resolve a run config; every problem is a one-line ConfigError."""
+def parse_set(text: str) -> tuple[str, Any]:
+    """`--set student.lora.r=8` → ("student.lora.r", 8): the value is read as YAML, so `8`,
+    `true`, `null`, `2.0e-4` and `[finish, labels]` are what they would be in the file."""
+    dotted, eq, raw = text.partition("=")
+    dotted = dotted.strip()
+    if not eq or not dotted or any(not part for part in dotted.split(".")):
+        raise ConfigError(f"--set {text}: write KEY.PATH=VALUE, e.g. --set student.epochs=1")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"--set {text}: the value is not valid YAML: {problem}") from None
+    return dotted, value
+
+
+def _apply(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Set data[a][b][c] = value for "a.b.c", making the sections on the way."""
+    node = data
+    *parents, last = dotted.split(".")
+    for i, p in enumerate(parents):
+        if node.get(p) is None:
+            node[p] = {}
+        node = node[p]
+        if not isinstance(node, dict):
+            section = ".".join(parents[: i + 1])
+            raise ConfigError(f"{source}: {section} is a value, not a section with keys")
+    node[last] = value
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    overrides: dict[str, Any] | None = None,
+    sets: Sequence[str] = (),
+) -> RunConfig:
+    """Read, validate and resolve a run config; every problem is a one-line ConfigError.
+
+    `sets` are the command line's `--set KEY.PATH=VALUE` overrides (applied before
+    `overrides`, the verbs' own flags); a problem with one is named by its `--set`."""
     path = Path(path)
     data = load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: a config is a YAML mapping of keys (name, inputs, template, teacher, ...)"
         )
+    given: dict[str, str] = {}  # dotted key → the --set that gave it
+    for text in sets:
+        dotted, value = parse_set(text)
+        _apply(data, dotted, value, f"--set {text}")
+        given[dotted] = text
     for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, last = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
+        _apply(data, dotted, value, str(path))
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(str(path), e, RunConfig)) from None
+        source, pick = _blame(path, e, given)
+        raise ConfigError(format_validation_error(source, e, RunConfig, pick)) from None
     base = path.resolve().parent
     cfg.config_path = path.resolve()
     cfg.runs_dir = (base / cfg.runs_dir).resolve()
@@ -303,6 +347,17 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     if cfg.rounds is not None:
         cfg.rounds.pool = (base / cfg.rounds.pool).resolve()
     return cfg
+
+
+def _blame(path: Path, err: ValidationError, given: dict[str, str]) -> tuple[str, int]:
+    """The problem to report and where it came from: the first one under a key a `--set`
+    wrote (that is what the user just typed), named by that `--set`; else the file's first."""
+    for i, e in enumerate(err.errors()):
+        loc = _loc(_clean_loc(e))
+        for dotted, text in given.items():
+            if loc == dotted or loc.startswith((dotted + ".", dotted + "[")):
+                return f"--set {text}", i
+    return str(path), 0
 
 
 def _resolve_inputs(base: Path, inputs: Path) -> Path:

@@ -154,7 +154,10 @@ def _parquet(path: Path, split: str) -> Iterator[tuple[int, dict[str, Any]]]:
     import pyarrow.parquet as pq
 
     def batches() -> Any:
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+        # pre_buffer (pyarrow's default) reads ahead: a 1M-row, 111 MB file in 20 row groups
+        # was held whole (benchmarks/inputs_at_scale.py: 172 MB over the imports, now 73)
+        f = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        yield from f.iter_batches(batch_size=BATCH_ROWS)
 
     yield from _arrow_batches(path, batches)
 

@@ -7,10 +7,11 @@
       build/rejected.jsonl        build: every rejected answer and why
       dataset/                    build: the Hugging Face DatasetDict (save_to_disk)
       student/                    train: the LoRA adapter (or full model)
-      student/merged/             train: the merged model, on request
+      student/merged/             train: the merged model (a LoRA student's, unless merge: false)
       student/checkpoints/        train: the checkpoints a resumed training starts from
       student/training_summary.json
       eval/metrics.json metrics.md predictions.jsonl failures.jsonl
+      export/openai/              distill export --format openai: train.jsonl, validation.jsonl
       stamps/                     distill run: what each finished stage was made from
       rounds/inputs.jsonl         rounds: the pool items sent so far, in round order
       rounds/<k>/student/         rounds: round k's student (without its checkpoints)
@@ -87,6 +88,10 @@ class RunPaths:
     @property
     def stamps(self) -> Path:
         return self.root / "stamps"
+
+    def export(self, fmt: str) -> Path:
+        """`distill export --format FMT`'s default folder."""
+        return self.root / "export" / fmt
 
     @property
     def rounds(self) -> Path:

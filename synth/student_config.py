@@ -5,7 +5,7 @@
       lora: {r: 16, alpha: 32}                  # LoRA on every linear layer by default
       epochs: 2
       learning_rate: 2.0e-4
-      merge: true                               # also write <run>/student/merged/
+      merge: true                               # the default: also write <run>/student/merged/
 
 `base_model: tiny` builds a small random-init Llama-style model with a byte-level BPE tokenizer
 trained on the run's own dataset (see `tiny:`), for tests and the offline demo. Such a model
@@ -15,6 +15,7 @@ knows nothing yet, so it wants `full_finetune: true` (or LoRA with
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -145,8 +146,20 @@ class StudentConfig(Strict):
         description="where transformers logs the training curves (its package must be installed)",
     )
     merge: bool = Field(
+        default=True,
+        description="also write <run>/student/merged/: the adapter merged into the base (what predict, eval, export and vLLM load); false keeps the adapter alone",
+    )
+    push_to_hub: bool = Field(
         default=False,
-        description="also write <run>/student/merged/: the adapter merged into the base",
+        description="after distill train, push the merged model (or the adapter) with its model card to the Hub; the token is read from $HF_TOKEN",
+    )
+    hub_model_id: str | None = Field(
+        default=None,
+        description='the Hub repo to push to, "owner/name" (needed with push_to_hub)',
+    )
+    hub_private: bool = Field(
+        default=True,
+        description="create the Hub repo private (it holds what the teacher taught)",
     )
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         default="auto",
@@ -197,6 +210,12 @@ class StudentConfig(Strict):
             raise ValueError(
                 f"distill.loss: {self.distill.loss} scores each row's labels after its prompt: "
                 "set packing: false"
+            )
+        if self.push_to_hub and (
+            self.hub_model_id is None or not re.fullmatch(r"[\w.-]+/[\w.-]+", self.hub_model_id)
+        ):
+            raise ValueError(
+                'push_to_hub needs hub_model_id: "owner/name" (your user or organisation, then the repo)'
             )
         if self.load_in_4bit and self.full_finetune:
             raise ValueError(

@@ -237,3 +237,24 @@ def student_answer_fn(wrong_every: int = 4) -> Any:
         return label
 
     return answer
+
+
+# the LoRA student that `distill train` makes with its defaults (merge included), small
+LORA_STUDENT: dict[str, Any] = {
+    "base_model": "tiny",
+    "tiny": {"vocab_size": 400, "hidden_size": 64, "layers": 2, "heads": 4},
+    "lora": {"r": 4, "alpha": 8, "modules_to_save": ["embed_tokens", "lm_head"]},
+    "max_steps": 8,
+    "batch_size": 8,
+    "learning_rate": 3e-3,
+    "eval_steps": None,
+}
+
+
+def train_lora_run(root: Path, **run: Any) -> RunConfig:
+    """A run folder whose tiny LoRA student was trained by `finetune.train.train` for real."""
+    from finetune.train import train
+
+    cfg = make_run(root, student=LORA_STUDENT, **run)
+    train(cfg)
+    return cfg

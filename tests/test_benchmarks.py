@@ -60,6 +60,22 @@ def test_harvest_at_limit_smoke(tmp_path: Path) -> None:
             assert r["counts_cover_bill"]
 
 
+def test_harvest_long_smoke(tmp_path: Path) -> None:
+    data = smoke("harvest_long", tmp_path)
+    r = data["runs"]["300"]
+    assert r["complete"] and r["exit_code"] == 0
+    # ten tenths, each with a rate, read back from the journal's attempts
+    assert [s["upto"] for s in r["per_slice"]] == list(range(30, 301, 30))
+    assert all(s["items_per_s"] > 0 for s in r["per_slice"])
+
+
+def test_journal_writes_smoke(tmp_path: Path) -> None:
+    data = smoke("journal_writes", tmp_path)
+    assert set(data["runs"]) == {"500", "2000"}
+    for r in data["runs"].values():
+        assert r["items"] == 200 and r["items_per_s"] > 0
+
+
 def test_memory_at_scale_smoke(tmp_path: Path) -> None:
     data = smoke("memory_at_scale", tmp_path)
     for phase in ("journal", "build", "harvest"):
@@ -67,6 +83,15 @@ def test_memory_at_scale_smoke(tmp_path: Path) -> None:
         for r in data[phase].values():
             assert r["peak_rss_mb"] > 0 and r["items"] > 0
     assert data["floor"]["peak_rss_mb"] > 0
+
+
+def test_inputs_at_scale_smoke(tmp_path: Path) -> None:
+    data = smoke("inputs_at_scale", tmp_path)
+    got = {(r["phase"], r["format"]) for r in data["results"]}
+    assert {("distill-read", "csv"), ("pandas", "csv"), ("datasets", "csv")} <= got
+    for r in data["results"]:
+        assert r["peak_rss_mb"] > 0 and (r["phase"] == "floor" or r["rows"] == data["rows"])
+    assert set(data["ratios"]) == {"csv: pandas / distill read", "csv: datasets / distill read"}
 
 
 def test_train_throughput_smoke(tmp_path: Path) -> None:
@@ -111,3 +136,37 @@ def test_bill_by_mode_smoke(tmp_path: Path) -> None:
     for task in {t for t, _ in rows}:
         online = float(rows[task, "online"]["teacher_bill_usd"])
         assert float(rows[task, "batch"]["teacher_bill_usd"]) < online
+
+
+def test_soft_labels_combine_keeps_one_student_per_cell(tmp_path: Path) -> None:
+    from benchmarks.soft_labels import combine, summarise
+
+    def student(size: str, seed: int, loss: str, agreement: float) -> dict:
+        return {
+            "size": int(size),
+            "size_name": size,
+            "seed": seed,
+            "loss": loss,
+            "agreement": agreement,
+            "accuracy": agreement,
+        }
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps([student("150", 0, "hard", 0.5), student("150", 0, "mix", 0.6)]))
+    # a second process: seed 1, and seed 0's hard student again (the same deterministic run)
+    b.write_text(json.dumps([student("150", 0, "hard", 0.5), student("150", 1, "hard", 0.7)]))
+    runs = combine([a, b])
+    assert len(runs) == 3
+    rows = {r["loss"]: r for r in summarise(runs)}
+    assert rows["hard"]["seeds"] == 2 and rows["mix"]["seeds"] == 1
+    assert rows["hard"]["agreement_mean"] == pytest.approx(0.6)
+    assert (rows["hard"]["agreement_min"], rows["hard"]["agreement_max"]) == (0.5, 0.7)
+
+
+@pytest.mark.slow
+def test_token_alignment_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    data = smoke("token_alignment", tmp_path)
+    (r,) = data["results"]
+    assert r["answers"] > 0 and r["answers_spelled_by_teacher_tokens"] == 1.0
+    assert 0 < r["aligned_share"] < 1  # word starts align; a BPE student's word pieces do not

@@ -146,7 +146,7 @@ def test_dry_run_leaves_the_plan_alone(tmp_path: Path, sim: Any) -> None:
 def test_removed_input_lines_leave_the_dataset_and_the_build_goes_stale(
     tmp_path: Path, sim: Any
 ) -> None:
-    from synth.cli.pipeline import _journal_digest
+    from synth.cli.stamps import _journal_digest
 
     run = make_run(tmp_path, sim.openai_base_url, n=N, template=V1, **BUILD)
     harvest(run.cfg())

@@ -100,6 +100,34 @@ def test_parquet_rows_stream_in_batches(tmp_path: Path, monkeypatch: pytest.Monk
     )
 
 
+def test_a_parquet_file_is_never_read_whole(tmp_path: Path) -> None:
+    """Reading a 30 MB Parquet file holds a few MB of Arrow memory at a time, not the file:
+    pyarrow's default pre-buffering read it all ahead."""
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "big.parquet"
+    words = "invoice delivery password refund courier login package charged".split()
+    text = pa.array(
+        [" ".join(words[(i + j) % 8] for j in range(20)) + f" {i}" for i in range(200_000)]
+    )
+    pq.write_table(pa.table({"text": text}), path, row_group_size=50_000, compression="none")
+    assert path.stat().st_size > 25 * 2**20
+    code = (
+        "import sys, pyarrow as pa; from synth.inputs import iter_records\n"
+        "n = sum(1 for _ in iter_records(sys.argv[1]))\n"
+        "print(n, pa.default_memory_pool().max_memory())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(out[0]) == 200_000
+    assert int(out[1]) < 10 * 2**20, f"{int(out[1]) / 2**20:.0f} MB of Arrow memory at once"
+
+
 def test_a_column_the_mapping_names_but_the_file_lacks_is_one_line(tmp_path: Path) -> None:
     path = _csv(tmp_path / "t.csv", TICKETS)
     with pytest.raises(

@@ -55,3 +55,36 @@ def test_predict_answers_as_eval_did(tmp_path: Path, trained: Path) -> None:
 
     r = distill("predict", str(cfg.config_path), "-i", '{"nope": 1}', timeout=300)
     assert r.returncode == 2 and "no field 'text'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_lora_student_is_merged_by_default_and_predict_eval_and_card_agree(
+    tmp_path: Path,
+) -> None:
+    """`merge: true` is the default: `distill train` writes merged/, and eval, predict and the
+    model card all use that folder and agree on what the student answers."""
+    pytest.importorskip("trl")
+    from evals.model_card import write_model_card
+
+    cfg = evalkit.train_lora_run(tmp_path, eval_cfg={"batch_size": 5, "max_new_tokens": 6})
+    assert cfg.student is not None and cfg.student.merge is True
+    summary = json.loads(cfg.paths.training_summary.read_text())
+    assert summary["merged_dir"] == str(cfg.paths.merged) == summary["model_dir"]
+    assert 0 < summary["merge_s"] < summary["wall_time_s"]
+    assert (cfg.paths.merged / "config.json").exists()
+    assert not (cfg.paths.merged / "adapter_config.json").exists()
+
+    m = evaluate(cfg).metrics
+    assert m["student"]["kind"] == "merged" and m["student"]["path"] == str(cfg.paths.merged)
+    card = write_model_card(cfg).read_text()  # type: ignore[union-attr]
+    assert "(merged into `merged/`)" in card and 'path = "./merged"' in card
+    assert "library_name: transformers" in card
+
+    preds = [json.loads(line) for line in cfg.paths.eval_files["predictions"].open()]
+    test_rows = evalkit.dataset_rows(evalkit.records(60))["test"]
+    inputs = tmp_path / "new.jsonl"
+    inputs.write_text("".join(r["input"] + "\n" for r in test_rows), encoding="utf-8")
+    r = distill("predict", str(cfg.config_path), "--input", str(inputs), "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    by_key = {p["key"]: p for p in preds}
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [g["text"] for g in got] == [by_key[row["key"]]["student"] for row in test_rows]

@@ -17,6 +17,7 @@ from synth.harvest.retry import (
     JITTER,
     MAX_BACKOFF_S,
     MAX_RETRY_AFTER_S,
+    TIMEOUT_RETRY_S,
     Decision,
     decide,
     retrying,
@@ -168,8 +169,52 @@ def test_backoff_doubles_and_is_capped() -> None:
     rng = random.Random(7)
     for attempt in range(1, 12):
         base = min(INITIAL_BACKOFF_S * 2 ** (attempt - 1), MAX_BACKOFF_S)
-        w = wait_s(err(None, kind="timeout"), attempt, rng)
+        w = wait_s(err(None, kind="connection"), attempt, rng)
         assert base * (1 - JITTER) <= w <= base
+
+
+# (failure, attempts so far) → the wait before the next attempt, at both ends of the jitter
+RETRY_TIMING = [
+    # a timeout: a short pause, the same at the 1st and the 9th attempt
+    (err(None, kind="timeout"), 1, 0.0, TIMEOUT_RETRY_S),
+    (err(None, kind="timeout"), 2, 0.0, TIMEOUT_RETRY_S),
+    (err(None, kind="timeout"), 9, 0.0, TIMEOUT_RETRY_S),
+    # a 503 streak: 1, 2, 4, 8, ... s, capped
+    (err(503), 1, INITIAL_BACKOFF_S * (1 - JITTER), INITIAL_BACKOFF_S),
+    (err(503), 2, 2 * INITIAL_BACKOFF_S * (1 - JITTER), 2 * INITIAL_BACKOFF_S),
+    (err(503), 3, 4 * INITIAL_BACKOFF_S * (1 - JITTER), 4 * INITIAL_BACKOFF_S),
+    (err(529), 4, 8 * INITIAL_BACKOFF_S * (1 - JITTER), 8 * INITIAL_BACKOFF_S),
+    (err(503), 12, MAX_BACKOFF_S * (1 - JITTER), MAX_BACKOFF_S),
+    # a timeout's retry-after, when a proxy sends one, is obeyed as any other
+    (err(None, {"retry-after": "2"}, kind="timeout"), 1, 2.0, 2.0 * (1 + JITTER)),
+]
+
+
+@pytest.mark.parametrize(("failure", "attempt", "low", "high"), RETRY_TIMING)
+@pytest.mark.parametrize("u", [0.0, 0.999])
+def test_retry_timing(failure: ProviderError, attempt: int, low: float, high: float, u: float):
+    assert low - 1e-9 <= wait_s(failure, attempt, Fixed(u), now=NOW) <= high + 1e-9
+
+
+def test_a_timed_out_lane_retries_promptly_while_503s_escalate() -> None:
+    """Through the tenacity loop, with the lane failing (`escalate` true): timeouts keep
+    pausing briefly, a 503 streak's waits grow."""
+    timeouts = Flaky(*[err(None, kind="timeout")] * 5)
+    overloads = Flaky(*[err(503)] * 5)
+    for fn, check in ((timeouts, "short"), (overloads, "growing")):
+        sleep = Sleeps()
+
+        async def go(fn: Flaky = fn, sleep: Sleeps = sleep) -> str:
+            async for attempt in retrying(6, sleep=sleep, rng=Fixed(0.5), escalate=lambda: True):
+                with attempt:
+                    return await fn()
+            raise AssertionError("unreachable")
+
+        assert asyncio.run(go()) == "ok"
+        if check == "short":
+            assert sleep.waits == pytest.approx([TIMEOUT_RETRY_S * 0.5] * 5)
+        else:
+            assert sleep.waits == sorted(sleep.waits) and sleep.waits[-1] >= 8 * sleep.waits[0]
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,8 @@ class Snapshot(TrainerCallback):
 
 @pytest.fixture(scope="module")
 def lora_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunConfig, Any, Snapshot]:
-    cfg = make_run(tmp_path_factory.mktemp("lora"), student(merge=True, lora={"r": 8, "alpha": 16}))
+    # no merge: key: merging is the default for a LoRA student
+    cfg = make_run(tmp_path_factory.mktemp("lora"), student(lora={"r": 8, "alpha": 16}))
     snap = Snapshot()
     result = train(cfg, callbacks=[snap])
     return cfg, result, snap

@@ -2,6 +2,7 @@
 
 verbs.py             `distill` and its verbs: parse, call one library function, print
 pipeline.py          `distill run`: every stage that is not current, in order
+stamps.py            what each stage was made from, so `distill run` skips what is current
 rounds.py            `distill run` with a `rounds:` section: active distillation over a pool
 logs.py              `distill logs`: the journal's answers, filtered, without SQL
 demo.py              `distill demo`: the whole pipeline offline on the bundled tickets

@@ -87,7 +87,6 @@ DEMO_SECTIONS: dict[str, Any] = {
         "learning_rate": 1.0e-3,
         "warmup_ratio": 0.05,
         "max_length": 320,
-        "merge": False,
         "seed": 0,
     },
     "eval": {

@@ -54,6 +54,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 ConfigArg = Annotated[
     Path, typer.Argument(help="the run's YAML config", show_default=False, metavar="CONFIG")
 ]
+# `--set student.epochs=1 --set teacher.concurrency=4`: any config key, for this run only
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY.PATH=VALUE",
+        help="override a config key for this command (repeatable); VALUE is read as YAML",
+        show_default=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -117,10 +127,12 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _load(config: Path, overrides: dict[str, Any] | None = None) -> Any:
+def _load(
+    config: Path, sets: list[str] | None = None, overrides: dict[str, Any] | None = None
+) -> Any:
     from synth.config import load_config
 
-    return load_config(config, overrides)
+    return load_config(config, overrides, sets or ())
 
 
 @app.command()
@@ -147,9 +159,11 @@ def harvest(
             "--no-wait", help="teacher.mode batch: submit the batches and exit; collect later"
         ),
     ] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Send every input to the teacher once; resumable; never over budget."""
     from synth.cli.progress import harvest_progress
+    from synth.cli.stamps import record_stage
     from synth.harvest.engine import HarvestStats
     from synth.harvest.engine import dry_run as do_dry_run
     from synth.harvest.engine import harvest as do_harvest
@@ -160,7 +174,7 @@ def harvest(
         overrides["inputs"] = str(inputs.resolve())
     if budget is not None:
         overrides["budget_usd"] = budget
-    cfg = _load(config, overrides)
+    cfg = _load(config, sets, overrides)
     if cfg.rounds is not None:
         # the rounds pick what to send from the pool; harvesting inputs: here would skip them
         raise ConfigError(
@@ -190,6 +204,8 @@ def harvest(
         wait=not no_wait,
     )
     s = result.stats
+    if inputs is None and result.status not in ("submitted", "pending"):
+        record_stage(cfg, "harvest")  # a `distill run` next skips it, as after its own harvest
     if s.batches:
         out.print(s.batches, highlight=False)
     if result.status == "submitted":
@@ -244,6 +260,7 @@ def report(
         Path | None, typer.Option(help="write a self-contained HTML report here")
     ] = None,
     md: Annotated[Path | None, typer.Option(help="write a Markdown report here")] = None,
+    sets: SetOpt = None,
 ) -> None:
     """What the teacher cost; with the later stages, what the student costs and the gap."""
     from synth.harvest.cost_report import cost_report, cost_table, failures_table
@@ -256,7 +273,7 @@ def report(
             )
         if target is not None and not target.parent.is_dir():
             fail(f"{flag} {target}: folder {target.parent} does not exist; create it first", 2)
-    cfg = _load(config)
+    cfg = _load(config, sets)
     data = cost_report(cfg)
     if as_json or html or md:
         from evals.report import report_json_extras, write_report
@@ -304,12 +321,13 @@ def logs(
         str | None, typer.Option(help="only items whose input or answer contains this text")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    sets: SetOpt = None,
 ) -> None:
     """What the teacher answered: the last items of the journal, read-only."""
     from synth.cli.logs import print_logs
 
     print_logs(
-        _load(config),
+        _load(config, sets),
         n=n,
         state=state.value if state else None,
         grep=grep,
@@ -325,14 +343,17 @@ def build(
     push_to_hub: Annotated[
         str | None, typer.Option(help="also push the dataset to this Hub repo")
     ] = None,
+    sets: SetOpt = None,
 ) -> None:
     """Filter the teacher's answers into a Hugging Face dataset (train/validation/test)."""
+    from synth.cli.stamps import record_stage
     from synth.dataset.builder import build as do_build
     from synth.dataset.funnel import funnel_table
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
     with run_lock(cfg.run_dir, "build"):  # not while a harvest writes the journal
         result = do_build(cfg, push_to_hub=push_to_hub)
+        record_stage(cfg, "build")
     out.print(funnel_table(result.funnel))
     out.print(f"dataset: {result.dataset_dir}  ({result.summary()})", highlight=False)
 
@@ -344,32 +365,47 @@ def train(
     no_resume: Annotated[
         bool, typer.Option("--no-resume", help="start over instead of resuming")
     ] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Fine-tune the student (TRL SFT + PEFT LoRA) on the built dataset."""
     from evals.model_card import write_model_card
     from finetune.train import train as do_train
     from synth.cli.progress import step_progress
+    from synth.cli.stamps import record_stage
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
+    push = cfg.student is not None and cfg.student.push_to_hub
+    if push:
+        from finetune.push import hub_token
+
+        hub_token()  # before training: a missing token is found now, not after it
     with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
         result = do_train(cfg, resume=not no_resume, progress=progress)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the card
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process writes and pushes
+    if main:
         write_model_card(cfg)
+        record_stage(cfg, "train")
     out.print(result.describe(), highlight=False)
+    if push and main:
+        from finetune.push import push_student
+
+        out.print(f"  pushed: {push_student(cfg)}", highlight=False)
 
 
 @app.command(name="eval")
 @user_errors
-def evaluate(config: ConfigArg) -> None:
+def evaluate(config: ConfigArg, sets: SetOpt = None) -> None:
     """Measure the student against the teacher (and gold labels) on held-out data."""
     from evals.model_card import write_model_card
     from evals.run import evaluate as do_eval
     from synth.cli.progress import step_progress
+    from synth.cli.stamps import record_stage
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
     with step_progress("eval", err) as progress:
         result = do_eval(cfg, progress=progress)
     write_model_card(cfg)
+    record_stage(cfg, "eval")
     out.print(result.describe(), highlight=False)
 
 
@@ -388,17 +424,49 @@ def predict(
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    sets: SetOpt = None,
 ) -> None:
     """The trained student's answers: prompted as in training, read as the eval reads them."""
     from evals.predict import predict as do_predict
 
-    for p in do_predict(_load(config), input):
+    for p in do_predict(_load(config, sets), input):
         if as_json:
             print(json.dumps(p.as_json(), ensure_ascii=False))
         else:
             answer = p.answer if isinstance(p.answer, str) else json.dumps(p.answer)
             shown = answer if p.error is None else f"{p.text!r} ({p.error})"
             print(f"{p.line}\t{shown}")  # tab-separated, for cut and awk
+
+
+class ExportFormat(StrEnum):
+    openai = "openai"
+    gguf = "gguf"
+
+
+@app.command()
+@user_errors
+def export(
+    config: ConfigArg,
+    format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="openai: messages-only chat JSONL of the training conversations, for hosted "
+            "fine-tuning; gguf: for llama.cpp and Ollama (says what to install)",
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="default: <run>/export/<format>/"),
+    ] = None,
+    sets: SetOpt = None,
+) -> None:
+    """Write the run's dataset or student in another tool's format."""
+    from synth.dataset.export import export as do_export
+
+    result = do_export(_load(config, sets), format.value, out_dir)
+    out.print(result.describe(), highlight=False)
 
 
 @app.command()
@@ -408,11 +476,12 @@ def run(
     force: Annotated[
         bool, typer.Option(help="redo every stage even when its output is current")
     ] = False,
+    sets: SetOpt = None,
 ) -> None:
     """Harvest → build → train → eval → report, skipping stages whose output is current."""
     from synth.cli.pipeline import run_pipeline, stages_table
 
-    cfg = _load(config)
+    cfg = _load(config, sets)
     result = run_pipeline(cfg, console=err, force=force)
     out.print(stages_table(result))
     out.print(f"report: {result.html_path}", highlight=False)
@@ -436,16 +505,54 @@ def demo(
     out.print(summary)
 
 
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-@user_errors
-def sim(ctx: typer.Context) -> None:
-    """Run the simulated teacher (OpenAI + Anthropic APIs) on 127.0.0.1. `distill sim --help`."""
-    from synth.sim.__main__ import main as sim_main
+def _sim_verb() -> Callable[..., None]:
+    """`distill sim`: the same flags as `python -m synth.sim` (one per SimConfig field), in the
+    help style of every other verb; the values go to the simulator's own parser unchanged."""
+    import inspect
 
-    sys.exit(sim_main(ctx.args))
+    from synth.sim.config import NOT_A_FLAG, SimConfig
+
+    def opt(flag: str, help: str, metavar: str = "VALUE") -> Any:
+        return typer.Option(flag, help=help, metavar=metavar, show_default=False)
+
+    params = [
+        ("host", "--host", "127.0.0.1 unless told otherwise", "HOST"),
+        ("port", "--port", "0 picks a free port (default: 8765)", "N"),
+        ("log_level", "--log-level", "uvicorn's log level (default: warning)", "LEVEL"),
+        ("config", "--config", "a JSON or YAML file of the knobs below", "FILE"),
+        ("require_key_env", "--require-key-env", "require the key held in $NAME", "NAME"),
+    ]
+    defaults = SimConfig().model_dump()
+    params += [
+        (name, "--" + name.replace("_", "-"), f"{f.description} (default: {defaults[name]})", "")
+        for name, f in SimConfig.model_fields.items()
+        if name not in NOT_A_FLAG
+    ]
+    flags = {name: flag for name, flag, _, _ in params}
+
+    def sim(**values: str | None) -> None:
+        from synth.sim.__main__ import main as sim_main
+
+        argv = [a for k, v in values.items() if v is not None for a in (flags[k], v)]
+        sys.exit(sim_main(argv))
+
+    sim.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[str | None, opt(flag, help, metavar or "VALUE")],
+            )
+            for name, flag, help, metavar in params
+        ]
+    )
+    sim.__annotations__ = {p: str | None for p in flags}
+    sim.__doc__ = "Run the simulated teacher (OpenAI and Anthropic APIs) on 127.0.0.1."
+    return sim
+
+
+app.command(name="sim")(user_errors(_sim_verb()))
 
 
 @app.command(name="tiny-student")
@@ -455,11 +562,14 @@ def tiny_student(
     config: Annotated[
         Path | None, typer.Option(help="train the tokenizer on this run's dataset/inputs")
     ] = None,
+    sets: SetOpt = None,
 ) -> None:
     """Build a tiny random-init Llama-style student with its own tokenizer (no download)."""
     from finetune.tiny import build_tiny_student_cli
 
-    out.print(f"wrote {build_tiny_student_cli(path, _load(config) if config else None)}")
+    if sets and config is None:
+        fail("--set overrides a run config's keys: give --config CONFIG too", 2)
+    out.print(f"wrote {build_tiny_student_cli(path, _load(config, sets) if config else None)}")
 
 
 @templates_app.command("list")

@@ -9,6 +9,7 @@ neardup.py        MinHash signatures and LSH bands over inputs
 neardup_index.py  is this input a near duplicate of one kept before?
 spill.py          per-row data on disk (a SQLite key index, column files): flat memory
 writer.py         the dataset in save_to_disk's layout in one pass, and JSONL exports
+export.py         `distill export`: the training conversations as OpenAI fine-tuning JSONL
 teacher_dist.py   the teacher's distribution over the labels, from its top-K log-probs
 filters/          one module per filter behind one base (finish, refusal, labels,
                   json_schema, length, dedup, agreement)

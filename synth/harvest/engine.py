@@ -323,7 +323,7 @@ class Harvester:
                 self.limiter.on_rate_limited(wait, err.headers)
             elif decision.overloaded:
                 self.limiter.on_overloaded()
-            else:
+            elif err.kind != "timeout":  # a slow answer is no sign of a server in trouble
                 self.limiter.on_failed()
 
         try:

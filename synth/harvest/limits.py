@@ -346,7 +346,8 @@ class Limiter:
         )
 
     def on_failed(self) -> None:
-        """Any other failed attempt (a 5xx, a timeout, a dropped connection)."""
+        """Any other failed attempt (a 5xx, a dropped connection; a timeout is no sign of trouble
+        and is not counted)."""
         self._health.append(True)
 
     def failing(self) -> bool:

@@ -10,7 +10,9 @@ tenacity for the engine. The SDKs' own retries are off, so this is the only plac
     retry-after > MAX_RETRY_AFTER_S     fail the item, saying how long the provider asked for
     x-should-retry: true | false        the provider's word, obeyed
     408, 409, 429, 5xx (529 included)   retry (429: the lane slows down; 503/529: overloaded)
-    timeout, dropped connection         retry (the attempt's worst case stays possibly billed)
+    timeout                             retry after a short pause, never growing (the attempt's
+                                          worst case stays possibly billed)
+    dropped connection                  retry (its worst case stays possibly billed)
     bad_response (a 200 that is no      retry, as a server error (its worst case stays
       answer: HTML, cut JSON, ...)        possibly billed)
     400, 404, 422, other 4xx            fail the item with the provider's message
@@ -42,6 +44,10 @@ OVERLOADED_STATUS = frozenset({503, 529})
 #: longer than an interactive SDK would is fine, hammering an overloaded server is not)
 INITIAL_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
+#: a timed-out attempt is retried after a short random pause, the same at every attempt: a
+#: timeout says this answer took long (latency spread), not that the server is in trouble,
+#: and a backoff that grows would leave the lane idle while most attempts time out
+TIMEOUT_RETRY_S = 0.25
 #: a provider asking for a longer wait than this fails the item instead (a quota that resets
 #: tomorrow should not leave the run hanging); rerun later to resume it
 MAX_RETRY_AFTER_S = 300.0
@@ -136,11 +142,14 @@ def wait_s(err: ProviderError, attempt: int, rng: Rng = random, now: float | Non
 
     A provider's retry-after is a floor: only upward jitter is added to it, so that a crowd of
     retries does not arrive together yet none arrives early. Without one, a 429 waits for the
-    longest reset of the rate-limit windows its headers show spent; anything else backs off
+    longest reset of the rate-limit windows its headers show spent; a timeout waits a short
+    random pause (0 to TIMEOUT_RETRY_S, whatever the attempt); anything else backs off
     exponentially (with downward jitter, capped at MAX_BACKOFF_S)."""
     asked = retry_after_s(err.headers, now)
     if asked is not None:
         return asked * (1 + JITTER * rng.random())
+    if err.kind == "timeout" and err.status is None:
+        return TIMEOUT_RETRY_S * rng.random()
     backoff = _backoff_s(attempt, rng)
     if err.status == 429:
         resets = [w.reset_s for w in rate_limit_windows(err.headers, now) if w.spent and w.reset_s]
@@ -177,7 +186,7 @@ def retrying(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         assert isinstance(exc, ProviderError)
-        # `escalate()` false (the lane mostly succeeds): a 5xx, drop or timeout is this
+        # `escalate()` false (the lane mostly succeeds): a 5xx or a drop is this
         # request's bad luck, and its retry waits the first backoff step only, however many
         # attempts it took; true or absent: exponential in its attempts
         # an overloaded server (503/529) always gets the full exponential backoff

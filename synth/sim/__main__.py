@@ -22,10 +22,8 @@ import yaml
 from pydantic import ValidationError
 
 from synth.errors import DistillError
-from synth.sim.config import SimConfig
+from synth.sim.config import NOT_A_FLAG, SimConfig
 from synth.sim.runner import HOST, READY_PREFIX, serve
-
-_SKIP = {"require_key"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     knobs = parser.add_argument_group("simulation knobs (SimConfig fields)")
     defaults = SimConfig().model_dump()
     for name, field in SimConfig.model_fields.items():
-        if name in _SKIP:
+        if name in NOT_A_FLAG:
             continue
         flag = "--" + name.replace("_", "-")
         help_text = f"{field.description} (default: {defaults[name]})"

@@ -45,6 +45,10 @@ EchoKey = Literal["none", "full", "masked"]
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]  # a probability
 
 
+# set from --require-key-env (the NAME of a variable), never typed on a command line
+NOT_A_FLAG = {"require_key"}
+
+
 class SimConfig(BaseModel):
     """The simulated teacher's behaviour. Defaults: no limits, no faults, no latency, echo answers."""
 
