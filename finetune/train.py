@@ -74,6 +74,9 @@ class TrainResult:
         resumed = (
             f", resumed at step {s['resumed_from_step']}" if s.get("resumed_from_step") else ""
         )
+        if s.get("already_trained"):
+            resumed = ", already trained: kept as it was; --no-resume trains again"
+
         speed = f" at {s['tokens_per_s']:,.0f} tokens/s" if s.get("tokens_per_s") else ""
         lines = [
             f"student: {how.get(s['method'], s['method'])} of {s['base_model']}, "
@@ -192,6 +195,9 @@ def train(
     s, trainer, hw, last = cfg.student, p.trainer, p.hardware, p.last_checkpoint
     assert s is not None
     ckpt_dir = cfg.paths.checkpoints
+    finished = _already_finished(cfg, trainer, last)
+    if finished is not None:
+        return finished
     main = trainer.is_world_process_zero()
     processes = trainer.args.world_size  # > 1 under `accelerate launch --num_processes N`
     if main:
@@ -286,6 +292,26 @@ def train(
             json.dumps(summary, indent=2) + "\n", encoding="utf-8"
         )
     return TrainResult(student_dir=student_dir, model_dir=model_dir, summary=summary)
+
+
+def _already_finished(cfg: RunConfig, trainer: Any, last: Path | None) -> TrainResult | None:
+    """The result of a training that already ran to its planned last step, or None.
+
+    Resuming from the final checkpoint would make the trainer take one step more than planned
+    (and write a different student), so a re-run of a finished training keeps what it wrote.
+    """
+    summary_path = cfg.paths.training_summary
+    if last is None or not summary_path.is_file():
+        return None
+    planned = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    if (step_of(last) or 0) < planned or summary.get("steps") != step_of(last):
+        return None
+    model_dir = Path(summary.get("model_dir") or cfg.paths.student)
+    if not model_dir.is_dir():
+        return None
+    summary["already_trained"] = True
+    return TrainResult(student_dir=cfg.paths.student, model_dir=model_dir, summary=summary)
 
 
 # -- the trainer ------------------------------------------------------------------------------

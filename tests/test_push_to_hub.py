@@ -136,3 +136,10 @@ def test_push_needs_a_token_and_a_repo_id_before_any_training(tmp_path: Path) ->
     r = distill("train", str(cfg.config_path), env={"HF_TOKEN": "hf_x"})
     assert r.returncode == 2 and 'hub_model_id: "owner/name"' in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_distill_run_checks_the_token_before_it_sends_or_trains(tmp_path: Path) -> None:
+    cfg = evalkit.make_run(tmp_path, student={**evalkit.LORA_STUDENT, **PUSH})
+    r = distill("run", str(cfg.config_path), env={"HF_TOKEN": ""})
+    assert r.returncode == 2 and "no token in $HF_TOKEN" in r.stderr
+    assert "Traceback" not in r.stderr and not cfg.paths.student.exists(), "nothing trained"

@@ -423,3 +423,22 @@ def test_report_to_reaches_the_trainer_and_a_missing_tracker_is_one_line(tmp_pat
             args(tracker)
     for tracker in {"wandb", "tensorboard", "trackio"} - set(missing):
         assert args(tracker).report_to == [tracker]
+
+
+def test_a_finished_training_run_again_keeps_its_student(tmp_path: Path) -> None:
+    cfg = make_run(tmp_path, student(full_finetune=True, max_steps=4, eval_steps=5), n=80)
+    first = train(cfg)
+    weights = next(cfg.paths.student.glob("*.safetensors"))
+    written = weights.stat().st_mtime_ns
+    again = train(cfg)
+    # resuming from the last checkpoint would take a fifth step and rewrite the student
+    assert again.summary["steps"] == first.summary["steps"] == 4
+    assert again.summary["already_trained"] and "already trained" in again.describe()
+    assert weights.stat().st_mtime_ns == written
+    # asked for more steps, it resumes from the last checkpoint and trains on
+    cfg.student = StudentConfig.model_validate(
+        student(full_finetune=True, max_steps=6, eval_steps=5)
+    )
+    longer = train(cfg)
+    assert longer.summary["resumed_from_step"] == 4 and longer.summary["steps"] == 6
+    assert not longer.summary.get("already_trained")

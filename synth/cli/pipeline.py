@@ -20,6 +20,7 @@ from rich.table import Table
 from evals.model_card import write_model_card
 from evals.report import report_json_extras, write_report
 from evals.run import evaluate
+from finetune.push import hub_token, push_student
 from finetune.train import train as train_student
 from synth.cli.progress import harvest_progress, step_progress
 from synth.cli.rounds import OnEvent, run_rounds
@@ -81,6 +82,9 @@ def _run_pipeline(
         raise ConfigError(
             f"{cfg.config_path}: student: required by distill run (the model to train)"
         )
+    push = cfg.student.push_to_hub
+    if push:
+        hub_token()  # before anything is sent or trained: a missing token is one line now
     result = PipelineResult(cfg)
     if cfg.rounds is not None:
         t0 = time.monotonic()
@@ -134,6 +138,9 @@ def _run_pipeline(
     stage("build", do_build)
     stage("train", do_train)
     stage("eval", do_eval)
+    if push and any(r.status == "ran" for r in result.records if r.stage in ("train", "eval")):
+        # after eval, so the card that goes with the student carries its metrics
+        console.print(f"pushed: {push_student(cfg)}")
     return _report(cfg, result)
 
 
