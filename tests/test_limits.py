@@ -470,14 +470,15 @@ def test_on_the_real_event_loop() -> None:
         t = time.monotonic()
         await asyncio.gather(*(one() for _ in range(2)))
         assert starts[-2] - t >= 0.03 - 0.002
+        assert starts[-1] - t >= 0.03 + 0.04 - 0.002
 
     t0 = time.monotonic()
     asyncio.run(main())
     assert time.monotonic() - t0 < 10.0  # no stall (not a speed test: a busy machine is slow)
     assert peak <= 2
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps[:3]) >= 0.02 - 0.002
-    assert gaps[-1] >= 0.04 - 0.002
+    # slots are fixed in time: a start the busy loop ran late may shorten the gap after it, but
+    # never the span from the first start, so the span is what is checked
+    assert starts[3] - starts[0] >= 3 * 0.02 - 0.01
     assert lim.in_flight == 0
 
 
