@@ -74,11 +74,7 @@ def _same_tokenizer(
         for text, logprob in (t.get("top") or {t["token"]: t["logprob"]}).items():
             p = math.exp(float(logprob))
             covered += p
-            tid = lookup(str(text))
-            if tid is None:
-                target.tail += p
-            else:
-                target.probs[tid] = target.probs.get(tid, 0.0) + p
+            target.add(lookup(str(text)), p)
         target.tail += max(0.0, 1.0 - covered)
         targets.append(target)
     return ids, targets

@@ -32,6 +32,13 @@ class Target:
     probs: dict[int, float] = field(default_factory=dict)
     tail: float = 0.0
 
+    def add(self, token_id: int | None, p: float) -> None:
+        """Mass `p` onto a student token, or onto the tail when it maps to none."""
+        if token_id is None:
+            self.tail += p
+        else:
+            self.probs[token_id] = self.probs.get(token_id, 0.0) + p
+
 
 def align(
     teacher: Sequence[dict[str, Any]],
@@ -71,14 +78,10 @@ def align(
             p = math.exp(float(logprob))
             covered += p
             if text == chosen and last > i:
-                target.probs[sid] = target.probs.get(sid, 0.0) + p * onward
-                target.tail += p * (1.0 - onward)
+                target.add(sid, p * onward)
+                target.add(None, p * (1.0 - onward))
                 continue
-            tid = first_token(text)
-            if tid is None:
-                target.tail += p
-            else:
-                target.probs[tid] = target.probs.get(tid, 0.0) + p
+            target.add(first_token(text), p)
         target.tail += max(0.0, 1.0 - covered)
         targets.append(target)
     return targets

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ pytest.importorskip("transformers")
 import evalkit  # noqa: E402
 
 from evals.run import evaluate  # noqa: E402
+from synth.config import RunConfig  # noqa: E402
 from tests.conftest import distill  # noqa: E402
 from tests.test_eval_student import train_tiny_student  # noqa: E402
 
@@ -24,19 +26,26 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_tiny_student(tmp_path_factory.mktemp("student") / "model", rows)
 
 
-def test_predict_answers_as_eval_did(tmp_path: Path, trained: Path) -> None:
-    cfg = evalkit.make_run(tmp_path, eval_cfg={"batch_size": 5, "max_new_tokens": 6})
-    shutil.copytree(trained, cfg.paths.student)
-    evaluate(cfg)
+def _predict_the_test_split(
+    cfg: RunConfig, tmp_path: Path
+) -> tuple[list[Any], dict[str, Any], list[Any]]:
+    """`distill predict --json` on the test split's inputs: (test rows, eval's predictions by
+    key, predict's answers in input order)."""
     preds = [json.loads(line) for line in cfg.paths.eval_files["predictions"].open()]
     test_rows = evalkit.dataset_rows(evalkit.records(60))["test"]
     inputs = tmp_path / "new.jsonl"
     inputs.write_text("".join(r["input"] + "\n" for r in test_rows), encoding="utf-8")
-
     r = distill("predict", str(cfg.config_path), "--input", str(inputs), "--json", timeout=300)
     assert r.returncode == 0, r.stderr
     got = [json.loads(line) for line in r.stdout.splitlines()]
-    by_key = {p["key"]: p for p in preds}
+    return test_rows, {p["key"]: p for p in preds}, got
+
+
+def test_predict_answers_as_eval_did(tmp_path: Path, trained: Path) -> None:
+    cfg = evalkit.make_run(tmp_path, eval_cfg={"batch_size": 5, "max_new_tokens": 6})
+    shutil.copytree(trained, cfg.paths.student)
+    evaluate(cfg)
+    test_rows, by_key, got = _predict_the_test_split(cfg, tmp_path)
     assert len(got) == len(test_rows)
     for row, g in zip(test_rows, got, strict=True):
         p = by_key[row["key"]]
@@ -79,12 +88,5 @@ def test_a_lora_student_is_merged_by_default_and_predict_eval_and_card_agree(
     assert "(merged into `merged/`)" in card and 'path = "./merged"' in card
     assert "library_name: transformers" in card
 
-    preds = [json.loads(line) for line in cfg.paths.eval_files["predictions"].open()]
-    test_rows = evalkit.dataset_rows(evalkit.records(60))["test"]
-    inputs = tmp_path / "new.jsonl"
-    inputs.write_text("".join(r["input"] + "\n" for r in test_rows), encoding="utf-8")
-    r = distill("predict", str(cfg.config_path), "--input", str(inputs), "--json", timeout=300)
-    assert r.returncode == 0, r.stderr
-    by_key = {p["key"]: p for p in preds}
-    got = [json.loads(line) for line in r.stdout.splitlines()]
+    test_rows, by_key, got = _predict_the_test_split(cfg, tmp_path)
     assert [g["text"] for g in got] == [by_key[row["key"]]["student"] for row in test_rows]
