@@ -188,3 +188,59 @@ def test_answers_the_teacher_tokens_do_not_spell_get_no_target_and_a_warning(
     d = result.summary["distill"]
     assert d["aligned_fraction"] == 0 and d["rows_unspelled"] == 48
     assert "warning: no answer token carried a soft target" in result.describe()
+
+
+REPLY = {
+    "description": "A one-sentence reply to a ticket (free text)",
+    "system": "Reply to the customer's ticket in one short sentence.",
+    "user": "{{ text }}",
+    "params": {"temperature": 0, "max_tokens": 40},
+}
+
+
+def test_harvest_with_logprobs_build_mix_train_and_eval(tmp_path: Path) -> None:
+    """The user's path: the simulated teacher answers a free-text template with its top-20,
+    `distill build`, `distill train` with `loss: mix`, `distill eval`."""
+    from conftest import REPO, distill
+    from conftest import make_run as make_harvest_run
+
+    from synth.harvest.engine import harvest
+    from synth.sim.runner import SimServer
+
+    source = REPO / "examples" / "support-tickets" / "inputs.jsonl"
+    records = [json.loads(line) for line in source.read_text().splitlines()[:40]]
+    with SimServer(answers="echo", latency_ms=(0, 0)) as sim:
+        run = make_harvest_run(
+            tmp_path,
+            sim.openai_base_url,
+            template=REPLY,
+            records=records,
+            teacher={"logprobs": 20},
+            filters=["finish", "refusal"],
+            dataset={"validation": 0.1, "test": 0.2, "seed": 0},
+            student={
+                "base_model": "tiny",
+                "tiny": {"vocab_size": 400, "hidden_size": 32, "layers": 1, "heads": 2},
+                "max_steps": 4,
+                "batch_size": 8,
+                "logging_steps": 1,
+                "distill": {"loss": "mix", "alpha": 0.5},
+            },
+            eval={"max_new_tokens": 8, "batch_size": 16},
+        )
+        harvest(run.cfg())
+    built = distill("build", str(run.config))
+    assert built.returncode == 0, built.stdout + built.stderr
+    trained = distill("train", str(run.config), timeout=300)
+    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-3000:]
+    summary = json.loads((run.run_dir / "student" / "training_summary.json").read_text())
+    d = summary["distill"]
+    assert d["loss"] == "mix" and d["targets"] == "tokens"
+    assert d["aligned_fraction"] > 0 and d["aligned_tokens"] > 0
+    assert summary["steps"] == 4
+    assert f"soft targets on {d['aligned_fraction']:.1%}" in trained.stdout
+    evaluated = distill("eval", str(run.config), timeout=300)
+    assert evaluated.returncode == 0, evaluated.stdout[-2000:] + evaluated.stderr[-3000:]
+    metrics = json.loads((run.run_dir / "eval" / "metrics.json").read_text())
+    assert metrics["task"] == "text" and metrics["items"] > 0
+    assert metrics["metrics"]["chrf_vs_teacher"] is not None
