@@ -64,26 +64,26 @@ def make_run(
 ) -> RunConfig:
     root.mkdir(parents=True, exist_ok=True)
     (root / "t.yaml").write_text("user: '{{ text }}'\n")
-    cfg = RunConfig.model_validate(
-        {
-            "name": "t",
-            "runs_dir": str(root),
-            "inputs": "inputs.jsonl",
-            "template": "t.yaml",
-            "teacher": {"provider": "openai", "model": "sim"},
-            "student": {
-                "base_model": "tiny",
-                "tiny": {"vocab_size": 300, "hidden_size": 32, "layers": 1, "heads": 2},
-                "full_finetune": True,
-                "batch_size": 8,
-                "max_steps": 6,
-                "learning_rate": 3e-3,
-                "logging_steps": 1,
-                "distill": distill,
-                **student,
-            },
-        }
-    )
+    raw = {
+        "name": "t",
+        "runs_dir": str(root),
+        "inputs": "inputs.jsonl",
+        "template": "t.yaml",
+        "teacher": {"provider": "openai", "model": "sim"},
+        "student": {
+            "base_model": "tiny",
+            "tiny": {"vocab_size": 300, "hidden_size": 32, "layers": 1, "heads": 2},
+            "full_finetune": True,
+            "batch_size": 8,
+            "max_steps": 6,
+            "learning_rate": 3e-3,
+            "logging_steps": 1,
+            "distill": distill,
+            **student,
+        },
+    }
+    (root / "config.yaml").write_text(json.dumps(raw))  # JSON is YAML: for `distill train`
+    cfg = RunConfig.model_validate(raw)
     cfg.config_path = root / "config.yaml"
     DatasetDict(
         {
@@ -115,6 +115,45 @@ def test_targets_land_on_the_logit_that_predicts_each_answer_token() -> None:
     # with few-shot turns, the answer is the last trained run
     assert answer_start([-100, 7, 2, -100, -100, 7, 8, 9, 2], [7, 8, 9]) == 5
     assert answer_start([-100, 7, 8], []) is None
+
+
+def test_a_real_template_that_trims_the_answer_leaves_that_row_without_targets(
+    tmp_path: Path,
+) -> None:
+    """Llama 3's template (TRL's training copy) trims each message: an answer ending in a
+    newline is not its own tokens in context, so it gets no target; one without, does."""
+    import trl
+    from transformers import AutoTokenizer
+
+    from finetune.tiny import build_tiny_student
+
+    texts = [m["content"] for r in rows(48, 0) for m in r["messages"]]
+    base = build_tiny_student(tmp_path / "b", texts, vocab_size=300, hidden_size=32, layers=1)
+    tok = AutoTokenizer.from_pretrained(str(base))
+    special = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    tok.add_special_tokens({"additional_special_tokens": special})
+    tok.bos_token = special[0]
+    template = (Path(trl.__file__).parent / "chat_templates" / "llama3_training.jinja").read_text()
+
+    def start(answer: str) -> int | None:
+        messages = [
+            {"role": "user", "content": "Ticket: refund"},
+            {"role": "assistant", "content": answer},
+        ]
+        enc = tok.apply_chat_template(
+            messages,
+            chat_template=template,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+        )
+        labels = [
+            t if m else -100 for t, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True)
+        ]
+        return answer_start(labels, tok(answer, add_special_tokens=False)["input_ids"])
+
+    assert start("we will send your refund.") is not None
+    assert start("we will send your refund.\n") is None
 
 
 def test_a_real_batch_carries_targets_on_its_answer_tokens(tmp_path: Path) -> None:
@@ -244,3 +283,30 @@ def test_harvest_with_logprobs_build_mix_train_and_eval(tmp_path: Path) -> None:
     metrics = json.loads((run.run_dir / "eval" / "metrics.json").read_text())
     assert metrics["task"] == "text" and metrics["items"] > 0
     assert metrics["metrics"]["chrf_vs_teacher"] is not None
+
+
+@pytest.mark.slow  # two processes each load torch and train: over a minute on 2 cores
+def test_two_processes_train_the_token_loss_through_the_distill_command(tmp_path: Path) -> None:
+    """`torchrun --nproc_per_node 2 $(which distill) train CONFIG` on CPU (gloo) with `mix`
+    on free text: every rank gathers the same metrics each step, and the loss falls."""
+    import shutil
+    import subprocess
+    import sys
+
+    distill = shutil.which("distill")
+    if distill is None:
+        pytest.skip("the distill command is not installed")
+    cfg = make_run(tmp_path, {"loss": "mix"}, max_steps=6, batch_size=4)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    proc = subprocess.run(
+        [*launch, distill, "train", str(tmp_path / "config.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    summary = json.loads((cfg.run_dir / "student" / "training_summary.json").read_text())
+    assert summary["processes"] == 2 and summary["steps"] == 6
+    assert summary["distill"]["targets"] == "tokens" and summary["distill"]["aligned_tokens"] > 0
+    assert summary["first_train_loss"] > summary["final_train_loss"]
