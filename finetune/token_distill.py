@@ -14,9 +14,11 @@ answer's own. The KL is `finetune.token_kl.bucket_kl`.
 TRL's own loss runs a fused LM head that never builds the logits, and the KL needs them with
 their gradient; so this trainer runs one forward of its own that returns the logits (at the
 positions some row trains on, where the model takes `logits_to_keep`) and computes both terms
-from it: one forward per step, no second one. The cross-entropy is TRL's (the same sum over the
-answer tokens divided by the batch's token count), and so are its logged metrics (entropy,
-mean_token_accuracy, num_tokens). It is an `SFTTrainer` subclass, so LoRA, full fine-tuning,
+from it: one forward per step, no second one. The cross-entropy is computed as TRL's is (the
+sum over the answer tokens divided by the batch's token count; `mix` at alpha 0 gives hard's
+loss), and so are its logged metrics (entropy, mean_token_accuracy, num_tokens). With
+`use_liger_kernel` TRL keeps Liger's fused cross-entropy off (its own head replaces it), so this
+forward still returns logits. It is an `SFTTrainer` subclass, so LoRA, full fine-tuning,
 checkpoints, resume and multi-process training are TRL's own.
 """
 

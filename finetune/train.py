@@ -112,7 +112,9 @@ def _token_targets_lines(d: dict[str, Any]) -> list[str]:
             if d["rows_unspelled"]
             else "no answer's tokens matched the teacher's"
         )
-        lines.append(f"  warning: no answer token carried a soft target: {why}; CE alone trained")
+        lines.append(
+            f"  warning: no answer token carried a soft target: {why}; cross-entropy alone trained"
+        )
     return lines
 
 
@@ -434,9 +436,7 @@ def _trainer(
         if "validation" in splits and len(splits["validation"])
         else None
     )
-    if (
-        soft is not None
-    ):  # the teacher's label distribution (or per-token top-K) travels with each row
+    if soft is not None:  # the teacher's label distribution, or per-token top-K, per row
         train_ds = soft.attach(train_ds, "train")
         eval_ds = soft.attach(eval_ds, "validation") if eval_ds is not None else None
     if loss_mode == "completion_only":
