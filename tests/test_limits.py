@@ -185,6 +185,27 @@ def test_waiters_are_served_in_order() -> None:
     assert order == list(range(6))  # the big one is not overtaken by the small ones
 
 
+def test_a_retry_is_served_before_the_first_attempts_queued_ahead_of_it() -> None:
+    """Each link of an unlucky item's retry chain should not wait out the whole queue again."""
+    vt = VirtualTime()
+    lim = vt.limiter(concurrency=100, rpm=60)  # one start a second
+    order: list[str] = []
+
+    async def one(name: str, retry: bool = False) -> None:
+        async with lim.slot(retry=retry):
+            order.append(name)
+
+    async def main() -> None:
+        firsts = [asyncio.ensure_future(one(f"first{i}")) for i in range(4)]
+        await vt.sleep(0.5)  # the four are queued behind the pacing; two retries arrive
+        retries = [asyncio.ensure_future(one(f"retry{i}", retry=True)) for i in range(2)]
+        await asyncio.gather(*firsts, *retries)
+
+    vt.run(main())
+    # first0 went at once, first1 held the head of the queue; then the retries, in order
+    assert order == ["first0", "first1", "retry0", "retry1", "first2", "first3"]
+
+
 # --------------------------------------------------------------------------- 429 and 503
 
 
@@ -280,6 +301,42 @@ def test_repeated_overloads_halve_concurrency_and_successes_restore_it() -> None
     lim.on_success()  # a success breaks the streak
     lim.on_overloaded()
     assert lim.concurrency == 8
+
+
+def test_overloads_interleaved_with_answers_still_cut_concurrency() -> None:
+    """A server that serves two at a time and refuses the rest answers 503, ok, 503, 503, ok,
+    ...: no streak of three, but mostly refusals. 503s at one in ten are left alone."""
+    vt = VirtualTime()
+    lim = vt.limiter(concurrency=8)
+    for _ in range(30):
+        for outcome in ("503", "ok", "503", "ok", "ok", "ok", "ok", "ok", "ok", "ok"):
+            lim.on_overloaded() if outcome == "503" else lim.on_success()
+        vt.now += 1.0
+    assert lim.concurrency == 8
+    for outcome in ("503", "ok", "503", "503", "ok", "503", "ok", "503", "503", "ok"):
+        lim.on_overloaded() if outcome == "503" else lim.on_success()
+    assert lim.concurrency == 4
+
+
+def test_retries_escalate_only_when_the_lane_is_in_trouble() -> None:
+    """`failing()` (retries back off exponentially) on overloads back to back or on a lane
+    whose attempts mostly fail; one 503 or 500 among successes is a request's bad luck."""
+    vt = VirtualTime()
+    lim = vt.limiter(concurrency=8)
+    for _ in range(30):
+        lim.on_success()
+    lim.on_overloaded()
+    lim.on_success()
+    lim.on_failed()
+    assert not lim.failing()
+    lim.on_overloaded()
+    lim.on_overloaded()
+    assert lim.failing()  # two overloads in a row: a server in trouble
+    lim.on_success()
+    assert not lim.failing()
+    for _ in range(12):
+        lim.on_failed()
+    assert lim.failing()  # most recent attempts failed
 
 
 def test_a_cut_ceiling_admits_fewer_and_a_raised_one_wakes_a_waiter() -> None:

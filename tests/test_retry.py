@@ -14,6 +14,7 @@ from synth.errors import ProviderError
 from synth.harvest.headers import retry_after_s
 from synth.harvest.retry import (
     INITIAL_BACKOFF_S,
+    ISOLATED_RETRY_S,
     JITTER,
     MAX_BACKOFF_S,
     MAX_RETRY_AFTER_S,
@@ -215,6 +216,25 @@ def test_a_timed_out_lane_retries_promptly_while_503s_escalate() -> None:
             assert sleep.waits == pytest.approx([TIMEOUT_RETRY_S * 0.5] * 5)
         else:
             assert sleep.waits == sorted(sleep.waits) and sleep.waits[-1] >= 8 * sleep.waits[0]
+
+
+def test_an_isolated_failure_pauses_briefly_at_every_attempt() -> None:
+    """With the lane mostly succeeding (`escalate` false), a 500, a 503 or a drop waits
+    ISOLATED_RETRY_S (less jitter) however many attempts it took; a provider's retry-after
+    and a timeout's pause are kept as they are."""
+    failures = [err(503), err(500), err(None, kind="connection"), err(503), err(529)]
+    failures += [err(429, {"retry-after": "2"}), err(None, kind="timeout")]
+    fn, sleep = Flaky(*failures), Sleeps()
+
+    async def go() -> str:
+        async for attempt in retrying(10, sleep=sleep, rng=Fixed(1.0), escalate=lambda: False):
+            with attempt:
+                return await fn()
+        raise AssertionError("unreachable")
+
+    assert asyncio.run(go()) == "ok"
+    brief = ISOLATED_RETRY_S * (1 - JITTER)
+    assert sleep.waits == pytest.approx([brief] * 5 + [2.0 * (1 + JITTER), TIMEOUT_RETRY_S])
 
 
 @pytest.mark.parametrize(

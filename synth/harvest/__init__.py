@@ -2,6 +2,7 @@
 
 engine.py         the request path: journal → budget → retry → limiter → provider
 limits.py         pacing of one lane: concurrency, RPM/TPM, a limit told from a hiccup
+turns.py          a lane's queue: one waiter at its head at a time, retries first
 headers.py        what response headers say about waiting: retry-after, rate-limit windows
 retry.py          the retry policy: retry or not, and how long to wait
 secrets.py        keys out of every provider text, where it enters the engine

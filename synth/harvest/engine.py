@@ -426,7 +426,8 @@ class Harvester:
                         await self.budget.release(a.worst)
                         raise _NoMoney
                     a.held = True
-                async with self.limiter.slot(tokens_bound) as permit:
+                retry = attempt.retry_state.attempt_number > 1
+                async with self.limiter.slot(tokens_bound, retry) as permit:
                     a.on_wire = True
                     try:
                         response = await self.provider.complete(req)

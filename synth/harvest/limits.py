@@ -36,6 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from synth.harvest.headers import rate_limit_windows
+from synth.harvest.turns import Turns
 
 #: the share of an advertised token limit we allow ourselves: our token counts are estimates
 #: (prompt bound + max_tokens), and other clients, clock skew
@@ -64,6 +65,12 @@ RATE_CUT_COOLDOWN_S = 1.0
 RATE_INCREASE = 0.01
 #: consecutive overload answers (503/529) before the concurrency ceiling is cut
 OVERLOAD_STREAK = 3
+#: ... or this share of the last RECENT_OUTCOMES // 2 outcomes (a server that refuses most
+#: of what it gets, its refusals interleaved with the answers it can give)
+OVERLOAD_SHARE = 0.5
+#: overload answers back to back before their retries back off exponentially (one 503 among
+#: successes is a blip)
+OVERLOAD_ESCALATE = 2
 #: at most one cut of the concurrency ceiling per this many seconds: the answers of the
 #: requests already in flight when we cut are the same overload, not a new one
 OVERLOAD_COOLDOWN_S = 1.0
@@ -216,7 +223,7 @@ class Limiter:
         self._rpm = _Pace(rpm, lambda per_s: 1.0, now)
         self._tpm = _Pace(tpm, lambda per_s: per_s * TOKEN_BURST_S, now)
         self._probing = probe and not rpm and not tpm
-        self._admission = asyncio.Lock()  # FIFO: the head of the queue waits, the rest queue
+        self._admission = Turns()  # the head of the queue waits, the rest queue (retries first)
         self._released = asyncio.Event()
         self._starts: deque[tuple[float, int]] = deque()  # (time, tokens), last MEASURE_WINDOW_S
         self._starts_since_cut = 0
@@ -226,6 +233,7 @@ class Limiter:
         self._successes = 0
         self._recent: deque[bool] = deque(maxlen=RECENT_OUTCOMES)  # True: a 429
         self._health: deque[bool] = deque(maxlen=RECENT_OUTCOMES)  # True: any failed attempt
+        self._overloads: deque[bool] = deque(maxlen=RECENT_OUTCOMES // 2)  # True: a 503/529
 
     @property
     def rpm(self) -> float | None:
@@ -239,18 +247,19 @@ class Limiter:
     # ---- admission
 
     @asynccontextmanager
-    async def slot(self, tokens: int = 0) -> AsyncIterator[Permit]:
-        permit = await self.acquire(tokens)
+    async def slot(self, tokens: int = 0, retry: bool = False) -> AsyncIterator[Permit]:
+        permit = await self.acquire(tokens, retry)
         try:
             yield permit
         finally:
             self.release(permit)
 
-    async def acquire(self, tokens: int = 0) -> Permit:
+    async def acquire(self, tokens: int = 0, retry: bool = False) -> Permit:
         """Wait until a request of `tokens` (prompt + max_tokens) may start, then take it.
 
-        Waiters are served in order (a big request is not starved by small ones)."""
-        async with self._admission:
+        Waiters are served in order (a big request is not starved by small ones), retries
+        before first attempts (see `synth.harvest.turns`)."""
+        async with self._admission.turn(retry):
             paced_until: float | None = None  # when the request bucket let us go, if it held us
             while True:
                 if self.in_flight >= (1 if self._probing else self.concurrency):
@@ -349,28 +358,36 @@ class Limiter:
         """Any other failed attempt (a 5xx, a dropped connection; a timeout is no sign of trouble
         and is not counted)."""
         self._health.append(True)
+        self._overloads.append(False)
 
     def failing(self) -> bool:
-        """Whether most recent attempts of the lane fail: retries should then back off
-        exponentially; while most succeed, a failure is the request's own bad luck and its
-        retry waits the first backoff step only (no long tail of unlucky items)."""
+        """Whether the lane is in trouble: most recent attempts fail, or overload answers
+        (503/529) come back to back. Retries should then back off exponentially; otherwise a
+        failure is the request's own bad luck and its retry pauses briefly (no long tail of
+        unlucky items)."""
+        if self._overload_streak >= OVERLOAD_ESCALATE:
+            return True
         h = self._health
         return len(h) >= RECENT_OUTCOMES // 2 and sum(h) >= FAILING_SHARE * len(h)
 
     def on_overloaded(self) -> None:
         """A 503/529 (a local server's full queue, Anthropic's overload): after a streak of
-        them, halve the concurrency ceiling (at least 1), at most once per cooldown."""
+        them, or when they are most of the recent outcomes, halve the concurrency ceiling (at
+        least 1), at most once per cooldown."""
         self._successes = 0
         self._health.append(True)
+        self._overloads.append(True)
         self._overload_streak += 1
         now = self._clock()
+        o = self._overloads
+        dense = len(o) == o.maxlen and sum(o) >= OVERLOAD_SHARE * len(o)
         if (
-            self._overload_streak >= OVERLOAD_STREAK
-            and now - self._last_overload_cut >= OVERLOAD_COOLDOWN_S
-        ):
+            self._overload_streak >= OVERLOAD_STREAK or dense
+        ) and now - self._last_overload_cut >= OVERLOAD_COOLDOWN_S:
             self.concurrency = max(1, self.concurrency // 2)
             self._last_overload_cut = now
             self._overload_streak = 0
+            o.clear()  # the next cut needs outcomes of the new ceiling
 
     def on_success(self) -> None:
         """Additive increase: rates climb back towards their ceiling, and the concurrency
@@ -378,6 +395,7 @@ class Limiter:
         self._overload_streak = 0
         self._recent.append(False)
         self._health.append(False)
+        self._overloads.append(False)
         self._successes += 1
         if self.concurrency < self.max_concurrency and self._successes >= max(
             RECOVERY_SUCCESSES, self.concurrency

@@ -9,7 +9,9 @@ tenacity for the engine. The SDKs' own retries are off, so this is the only plac
     429 "insufficient_quota"            stop the run: the account is out of credit
     retry-after > MAX_RETRY_AFTER_S     fail the item, saying how long the provider asked for
     x-should-retry: true | false        the provider's word, obeyed
-    408, 409, 429, 5xx (529 included)   retry (429: the lane slows down; 503/529: overloaded)
+    408, 409, 429, 5xx (529 included)   retry (429: the lane slows down; 503/529: overloaded);
+                                          isolated (most of the lane succeeds): a short pause,
+                                          else exponential backoff
     timeout                             retry after a short pause, never growing (the attempt's
                                           worst case stays possibly billed)
     dropped connection                  retry (its worst case stays possibly billed)
@@ -48,6 +50,10 @@ MAX_BACKOFF_S = 30.0
 #: timeout says this answer took long (latency spread), not that the server is in trouble,
 #: and a backoff that grows would leave the lane idle while most attempts time out
 TIMEOUT_RETRY_S = 0.25
+#: while most of the lane's attempts succeed, a 5xx, 503 or drop is this request's bad luck:
+#: its retry waits this long (less jitter), whatever the attempt, as the OpenAI and Anthropic
+#: SDKs wait before their first retry; exponential backoff is for a lane that is failing
+ISOLATED_RETRY_S = 0.5
 #: a provider asking for a longer wait than this fails the item instead (a quota that resets
 #: tomorrow should not leave the run hanging); rerun later to resume it
 MAX_RETRY_AFTER_S = 300.0
@@ -159,6 +165,16 @@ def wait_s(err: ProviderError, attempt: int, rng: Rng = random, now: float | Non
     return backoff
 
 
+def isolated_wait_s(err: ProviderError, rng: Rng = random, now: float | None = None) -> float:
+    """`wait_s` for a failure of a lane that mostly succeeds: a provider's retry-after, a
+    spent window's reset and a timeout's pause are kept; a backoff is ISOLATED_RETRY_S."""
+    if err.kind == "timeout" and err.status is None:
+        return wait_s(err, 1, rng, now)
+    if retry_after_s(err.headers, now) is not None or err.status == 429:
+        return wait_s(err, 1, rng, now)
+    return ISOLATED_RETRY_S * (1 - JITTER * rng.random())
+
+
 OnRetry = Callable[[ProviderError, Decision, float], Awaitable[None] | None]
 
 
@@ -186,13 +202,12 @@ def retrying(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         assert isinstance(exc, ProviderError)
-        # `escalate()` false (the lane mostly succeeds): a 5xx or a drop is this
-        # request's bad luck, and its retry waits the first backoff step only, however many
+        # `escalate()` false (the lane mostly succeeds, no overload streak): a 5xx, a 503 or
+        # a drop is this request's bad luck, and its retry pauses briefly however many
         # attempts it took; true or absent: exponential in its attempts
-        # an overloaded server (503/529) always gets the full exponential backoff
-        overloaded = exc.status in OVERLOADED_STATUS
-        attempt = state.attempt_number if escalate is None or overloaded or escalate() else 1
-        return wait_s(exc, attempt, rng)
+        if escalate is not None and not escalate():
+            return isolated_wait_s(exc, rng)
+        return wait_s(exc, state.attempt_number, rng)
 
     async def before_sleep(state: tenacity.RetryCallState) -> None:
         if on_retry is None or state.outcome is None:
