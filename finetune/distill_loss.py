@@ -137,19 +137,20 @@ class DistillTrainer(SFTTrainer):
         agree = (student.argmax(-1) == probs.to(student.device).argmax(-1))[mask.to(student.device)]
         if agree.numel():
             self._metrics[mode]["label_agreement"].append(float(agree.float().mean()))
-        if model.training and self._loss_is_scaled(num_items_in_batch):
+        if model.training and loss_is_scaled(self, num_items_in_batch):
             # the CE term was divided by the tokens of all accumulated micro-batches; the KL is a
             # per-micro-batch mean, so it takes its share of the accumulation the same way
             kl = kl / getattr(self, "current_gradient_accumulation_steps", 1)
         loss = self.alpha * kl + (1.0 - self.alpha) * ce
         return (loss, outputs) if return_outputs else loss
 
-    def _loss_is_scaled(self, num_items_in_batch: Any) -> bool:
-        """Whether `Trainer.training_step` leaves the accumulation scaling to the loss."""
-        fixed = getattr(self, "loss_is_scaled_for_ga", None)
-        if fixed is not None:
-            return bool(fixed)
-        return bool(
-            (self.model_accepts_loss_kwargs and num_items_in_batch is not None)
-            or self.compute_loss_func is not None
-        )
+
+def loss_is_scaled(trainer: Any, num_items_in_batch: Any) -> bool:
+    """Whether `Trainer.training_step` leaves the accumulation scaling to the loss."""
+    fixed = getattr(trainer, "loss_is_scaled_for_ga", None)
+    if fixed is not None:
+        return bool(fixed)
+    return bool(
+        (trainer.model_accepts_loss_kwargs and num_items_in_batch is not None)
+        or trainer.compute_loss_func is not None
+    )

@@ -1,11 +1,13 @@
-"""What `student.distill: {loss: soft | mix}` needs from the run: the template's labels, each
-label's answer tokens in the student's tokenizer, and the teacher's distribution per row."""
+"""What `student.distill: {loss: soft | mix}` needs from the run: for a template with labels,
+the labels, each label's answer tokens in the student's tokenizer, and the teacher's
+distribution per row; for free text, the teacher's per-token top-K (`finetune.token_targets`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from finetune.token_targets import TokenTargets
 from synth.errors import ConfigError
 from synth.student_config import StudentConfig
 
@@ -42,7 +44,7 @@ class SoftTargets:
 
 def soft_targets(
     cfg: RunConfig, s: StudentConfig, splits: Any, tokenizer: Any
-) -> SoftTargets | None:
+) -> SoftTargets | TokenTargets | None:
     """None for hard labels; else the targets, or a ConfigError naming what is missing."""
     if s.distill.loss == "hard":
         return None
@@ -50,12 +52,16 @@ def soft_targets(
     from synth.templates import load_template
 
     template = load_template(cfg.template, cfg.base_dir)
-    if not template.labels:
-        raise ConfigError(
-            f"student.distill.loss: {s.distill.loss} needs a template with output.labels "
-            "(free-text soft labels are not supported yet): use loss: hard"
-        )
     train = splits["train"]
+    alpha = 1.0 if s.distill.loss == "soft" else s.distill.alpha
+    if not template.labels:  # free text (or JSON): the teacher's top-K per answer token
+        if "logprobs" not in train.column_names:
+            raise ConfigError(
+                f"student.distill.loss: {s.distill.loss}: the dataset has no logprobs column "
+                "(the teacher's per-token top-K): harvest with teacher.logprobs: 20 (an OpenAI "
+                "or OpenAI-compatible teacher), then run distill build again"
+            )
+        return TokenTargets(alpha, splits, tokenizer)
     if "teacher_dist" not in train.column_names:
         raise ConfigError(
             f"student.distill.loss: {s.distill.loss}: the dataset has no teacher_dist column: "
@@ -66,5 +72,4 @@ def soft_targets(
     probe = [{"role": "user", "content": "x"}]
     label_ids = [answer_ids(tokenizer, probe, label)[1] for label in labels]
     soft_rows = sum(1 for d in train["teacher_dist"] if d)
-    alpha = 1.0 if s.distill.loss == "soft" else s.distill.alpha
     return SoftTargets(labels, label_ids, alpha, splits, soft_rows)

@@ -47,6 +47,7 @@ from finetune.checkpoints import (
 )
 from finetune.history import loss_curve
 from finetune.soft_targets import SoftTargets, soft_targets
+from finetune.token_targets import TokenTargets
 from synth.errors import ConfigError, DependencyError
 from synth.student_config import StudentConfig
 
@@ -90,8 +91,31 @@ class TrainResult:
                 loss += f", {s['final_eval_loss']:.3f} (validation"
                 loss += f", best at {s['best_checkpoint']})" if s.get("best_checkpoint") else ")"
             lines.append(loss)
+        lines.extend(_token_targets_lines(s.get("distill") or {}))
         lines.append(f"  model: {s['model_dir']}")
         return "\n".join(lines)
+
+
+def _token_targets_lines(d: dict[str, Any]) -> list[str]:
+    """The token-level loss's coverage, and a warning when nothing carried a soft target."""
+    if d.get("targets") != "tokens":
+        return []
+    lines = [
+        f"  distill: {d['loss']} (alpha {d['alpha']:g}, T {d['temperature']:g}), soft targets on "
+        f"{d['aligned_fraction']:.1%} of {d['answer_tokens']:,} answer tokens; "
+        f"{d['rows_without_targets']:,} rows with none"
+    ]
+    if d["aligned_tokens"] == 0:
+        why = (
+            "the teacher's tokens do not spell the stored answers (JSON answers are stored "
+            "with sorted keys)"
+            if d["rows_unspelled"]
+            else "no answer's tokens matched the teacher's"
+        )
+        lines.append(
+            f"  warning: no answer token carried a soft target: {why}; cross-entropy alone trained"
+        )
+    return lines
 
 
 @dataclass
@@ -108,7 +132,7 @@ class Prepared:
     liger: bool
     hardware: Any  # finetune.device.Hardware
     splits: Any  # datasets.DatasetDict
-    soft: SoftTargets | None = None  # student.distill: soft or mix
+    soft: SoftTargets | TokenTargets | None = None  # student.distill: soft or mix
 
 
 def prepare(
@@ -398,7 +422,7 @@ def _trainer(
     liger: bool,
     ckpt_dir: Path,
     hw: Any,
-    soft: SoftTargets | None = None,
+    soft: SoftTargets | TokenTargets | None = None,
 ) -> Any:
     from transformers import PrinterCallback
     from trl import SFTTrainer
@@ -412,7 +436,7 @@ def _trainer(
         if "validation" in splits and len(splits["validation"])
         else None
     )
-    if soft is not None:  # the teacher's label distribution travels with each row
+    if soft is not None:  # the teacher's label distribution, or per-token top-K, per row
         train_ds = soft.attach(train_ds, "train")
         eval_ds = soft.attach(eval_ds, "validation") if eval_ds is not None else None
     if loss_mode == "completion_only":
@@ -461,6 +485,13 @@ def _trainer(
             )
             if soft is None:
                 trainer = SFTTrainer(**common)
+            elif isinstance(soft, TokenTargets):
+                from finetune.token_distill import TokenDistillTrainer
+
+                trainer = TokenDistillTrainer(
+                    **common, alpha=soft.alpha, temperature=s.distill.temperature
+                )
+                soft.measure(trainer.train_dataset)  # how many answer tokens carry a target
             else:
                 from finetune.distill_loss import DistillTrainer
 

@@ -80,17 +80,19 @@ class TinySpec(Strict):
 
 
 class DistillSpec(Strict):
-    """What the student learns from each answer (see finetune.distill_loss).
+    """What the student learns from each answer (see finetune.distill_loss, token_distill).
 
-    hard: cross-entropy on the teacher's answer text. soft: KL(teacher || student) over the
-    template's labels, from the teacher's top-K log-probabilities (`teacher.logprobs: K`, read
-    into the dataset's `teacher_dist`); rows without one use their hard label. mix:
+    hard: cross-entropy on the teacher's answer text. soft: KL(teacher || student) from the
+    teacher's top-K log-probabilities (`teacher.logprobs: K`): over the template's labels
+    (read into the dataset's `teacher_dist`; rows without one use their hard label), or, for a
+    template without labels, per answer token (the dataset's `logprobs` aligned to the
+    student's tokens; tokens without a target use cross-entropy). mix:
     alpha * T^2 * KL + (1 - alpha) * cross-entropy.
     """
 
     loss: Literal["hard", "soft", "mix"] = Field(
         default="hard",
-        description="hard labels, soft labels (the teacher's distribution), or a mix",
+        description="hard labels, soft labels (the teacher's distribution over labels, or its top-K per answer token), or a mix",
     )
     alpha: float = Field(
         default=0.5, ge=0, le=1, description="mix: the weight of the soft (KL) term"
@@ -199,7 +201,7 @@ class StudentConfig(Strict):
     )
     distill: DistillSpec = Field(
         default_factory=lambda: DistillSpec(),
-        description="hard, soft or mixed labels: soft ones need teacher.logprobs and output.labels",
+        description="hard, soft or mixed labels: soft ones need teacher.logprobs (over output.labels, or per token for free text)",
     )
 
     @model_validator(mode="after")

@@ -170,3 +170,13 @@ def test_token_alignment_smoke(tmp_path: Path) -> None:
     (r,) = data["results"]
     assert r["answers"] > 0 and r["answers_spelled_by_teacher_tokens"] == 1.0
     assert 0 < r["aligned_share"] < 1  # word starts align; a BPE student's word pieces do not
+
+
+@pytest.mark.slow
+def test_soft_text_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    data = smoke("soft_text", tmp_path, timeout=600)
+    assert [r["loss"] for r in data["summary"]] == ["hard", "mix"]
+    mix = next(r for r in data["runs"] if r["loss"] == "mix")
+    assert 0 < mix["aligned_fraction"] <= 1 and mix["chrf_vs_teacher"] is not None
+    assert set(data["in_context"]) == {"chatml (tiny student)", "llama3 (TRL training template)"}

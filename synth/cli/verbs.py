@@ -6,6 +6,7 @@ them, so `distill harvest` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -379,9 +380,11 @@ def train(
         from finetune.push import hub_token
 
         hub_token()  # before training: a missing token is found now, not after it
-    with run_lock(cfg.run_dir, "train"), step_progress("train", err) as progress:
-        result = do_train(cfg, resume=not no_resume, progress=progress)
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process writes and pushes
+    # under torchrun every process runs this command: the first holds the run folder for all
+    lock = run_lock(cfg.run_dir, "train") if main else contextlib.nullcontext()
+    with lock, step_progress("train", err) as progress:
+        result = do_train(cfg, resume=not no_resume, progress=progress)
     if main:
         write_model_card(cfg)
         record_stage(cfg, "train")
