@@ -207,6 +207,27 @@ def run_distill(config: Path, **kw: Any) -> tuple[Any, float]:
 # --------------------------------------------------------------------------- output
 
 
+def tiny_student(
+    base: Path, *, steps: int, seed: int, max_length: int, loss: str, **extra: Any
+) -> dict[str, Any]:
+    """The `student:` section the soft-label benchmarks train with: full fine-tuning of a tiny
+    local model, `steps` steps of 16, lr 2e-3, and `loss` (alpha 0.5, T 1) for the distill."""
+    return {
+        "base_model": str(base),
+        "full_finetune": True,
+        "max_steps": steps,
+        "batch_size": 16,
+        "learning_rate": 2e-3,
+        "warmup_ratio": 0.05,
+        "max_length": max_length,
+        "seed": seed,
+        "save_steps": steps,
+        "logging_steps": 10,
+        "distill": {"loss": loss, "alpha": 0.5, "temperature": 1.0},
+        **extra,
+    }
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     t = Table(title=title, title_justify="left")
     for i, c in enumerate(columns):

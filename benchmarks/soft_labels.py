@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import REPO, add_common_args, console, save, table  # noqa: E402
+from benchmarks.common import REPO, add_common_args, console, save, table, tiny_student  # noqa: E402
 
 LOSSES = ("hard", "mix", "soft")
 TINY = {"vocab_size": 1024, "hidden_size": 64, "layers": 2, "heads": 4}
@@ -147,19 +147,7 @@ def run(
                 cfg = base_cfg.model_copy(deep=True)
                 cfg.name = f"soft-{n}-{seed}-{loss}"
                 cfg.student = StudentConfig.model_validate(
-                    {
-                        "base_model": str(base),
-                        "full_finetune": True,
-                        "max_steps": steps,
-                        "batch_size": 16,
-                        "learning_rate": 2e-3,
-                        "warmup_ratio": 0.05,
-                        "max_length": 256,
-                        "seed": seed,
-                        "save_steps": steps,
-                        "logging_steps": 10,
-                        "distill": {"loss": loss, "alpha": 0.5, "temperature": 1.0},
-                    }
+                    tiny_student(base, steps=steps, seed=seed, max_length=256, loss=loss)
                 )
                 DatasetDict({"train": subset}).save_to_disk(str(cfg.run_dir / "dataset"))
                 t0 = time.perf_counter()

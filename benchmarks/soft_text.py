@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import add_common_args, console, save, table  # noqa: E402
+from benchmarks.common import add_common_args, console, save, table, tiny_student  # noqa: E402
 from benchmarks.token_alignment import harvest_and_build  # noqa: E402
 
 TINY = {"vocab_size": 1024, "hidden_size": 64, "layers": 2, "heads": 4}
@@ -106,20 +106,14 @@ def run(config: Path, seeds: list[int], steps: int, work: Path) -> tuple[list[An
             cfg = base_cfg.model_copy(deep=True)
             cfg.name = f"text-{seed}-{loss}"
             cfg.student = StudentConfig.model_validate(
-                {
-                    "base_model": str(base),
-                    "full_finetune": True,
-                    "max_steps": steps,
-                    "batch_size": 16,
-                    "learning_rate": 2e-3,
-                    "warmup_ratio": 0.05,
-                    "max_length": 512,
-                    "seed": seed,
-                    "eval_steps": steps,  # validation loss at the end only
-                    "save_steps": steps,
-                    "logging_steps": 10,
-                    "distill": {"loss": loss, "alpha": 0.5, "temperature": 1.0},
-                }
+                tiny_student(
+                    base,
+                    steps=steps,
+                    seed=seed,
+                    max_length=512,
+                    loss=loss,
+                    eval_steps=steps,  # validation loss at the end only
+                )
             )
             cfg.eval = EvalConfig.model_validate(
                 {"max_new_tokens": 48, "batch_size": 32, "device": "cpu"}

@@ -96,6 +96,25 @@ def distill(
     )
 
 
+def torchrun_train(config: Path, processes: int = 2) -> subprocess.CompletedProcess[str]:
+    """`torchrun --nproc_per_node N $(which distill) train CONFIG`, as README shows it (the
+    test skips where the `distill` command is not installed)."""
+    import shutil
+
+    pytest.importorskip("accelerate")
+    command = shutil.which("distill")
+    if command is None:
+        pytest.skip("the distill command is not installed")
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
+    return subprocess.run(
+        [*launch, command, "train", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=config.parent,
+    )
+
+
 @pytest.fixture(autouse=True)
 def _test_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISTILL_TEST_KEY", "sk-test-123456")

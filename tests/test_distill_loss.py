@@ -21,6 +21,7 @@ from finetune.train import train  # noqa: E402
 from synth.config import RunConfig  # noqa: E402
 from synth.errors import ConfigError  # noqa: E402
 from synth.student_config import StudentConfig  # noqa: E402
+from tests.conftest import torchrun_train  # noqa: E402
 
 
 def _kl(p: list[float], q: list[float]) -> float:
@@ -192,28 +193,13 @@ def test_two_processes_train_through_the_distill_command(tmp_path: Path, loss: s
     """`torchrun --nproc_per_node 2 $(which distill) train CONFIG` on CPU (gloo), which is
     what `accelerate launch --multi_gpu --num_processes N` runs (accelerate's own `--cpu`
     multi-process launch goes through mpirun)."""
-    import shutil
-    import subprocess
-    import sys
-
     import yaml
 
-    pytest.importorskip("accelerate")
-    distill = shutil.which("distill")
-    if distill is None:
-        pytest.skip("the distill command is not installed")
     cfg = make_run(tmp_path, {"loss": loss})
     config = config_dict(tmp_path, {"loss": loss})
     config["student"].update(max_steps=6, batch_size=8, eval_steps=3)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    proc = subprocess.run(
-        [*launch, distill, "train", str(tmp_path / "config.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    proc = torchrun_train(tmp_path / "config.yaml")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     summary = json.loads((cfg.run_dir / "student" / "training_summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 6

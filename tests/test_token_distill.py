@@ -22,6 +22,7 @@ from finetune.token_targets import ANSWER, AT, IDS, PROBS, TAIL, answer_start  #
 from finetune.train import prepare, train  # noqa: E402
 from synth.config import RunConfig  # noqa: E402
 from synth.errors import ConfigError  # noqa: E402
+from tests.conftest import torchrun_train  # noqa: E402
 
 WORDS = "we will send your refund today please check the invoice again soon thanks".split()
 PIECES = re.compile(r" ?\w+| ?[^\w\s]+|\s+")
@@ -289,22 +290,8 @@ def test_harvest_with_logprobs_build_mix_train_and_eval(tmp_path: Path) -> None:
 def test_two_processes_train_the_token_loss_through_the_distill_command(tmp_path: Path) -> None:
     """`torchrun --nproc_per_node 2 $(which distill) train CONFIG` on CPU (gloo) with `mix`
     on free text: every rank gathers the same metrics each step, and the loss falls."""
-    import shutil
-    import subprocess
-    import sys
-
-    distill = shutil.which("distill")
-    if distill is None:
-        pytest.skip("the distill command is not installed")
     cfg = make_run(tmp_path, {"loss": "mix"}, max_steps=6, batch_size=4)
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    proc = subprocess.run(
-        [*launch, distill, "train", str(tmp_path / "config.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    proc = torchrun_train(tmp_path / "config.yaml")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     summary = json.loads((cfg.run_dir / "student" / "training_summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps"] == 6
