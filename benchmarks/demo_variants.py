@@ -41,6 +41,7 @@ from benchmarks.common import RESULTS_DIR, console, save, table  # noqa: E402
 GROUPED = {"student.sft_overrides": {"train_sampling_strategy": "group_by_length"}}
 VARIANTS: dict[str, dict[str, Any]] = {
     "demo": {},
+    "grouped": GROUPED,
     "grouped-6ep": {**GROUPED, "student.epochs": 6},
     "grouped-6ep-lr2e-3": {**GROUPED, "student.epochs": 6, "student.learning_rate": 2.0e-3},
     "grouped-6ep-alpha0.8": {**GROUPED, "student.epochs": 6, "student.distill.alpha": 0.8},
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name in names:
             console.print(f"variant {name}: {VARIANTS[name] or 'the demo as it ships'}")
             variants[name] = train_variant(config, name, {**VARIANTS[name], **extra})
+            variants[name]["command"] = " ".join(["python", *sys.argv])
             val = variants[name]["validation"]
             console.print(
                 f"  validation agreement {val['agreement']:.3f} ({val['items']} items), "
@@ -224,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     pick = "demo" if args.smoke else args.test
     if pick:
         variants[pick]["test"] = test_variant(config, pick, {**VARIANTS[pick], **extra})
+        variants[pick]["test"]["command"] = " ".join(["python", *sys.argv])
     print_table(variants)
     data = {"smoke": args.smoke, "config": str(config), "variants": variants}
     save("demo_variants", data, out_dir=out_dir, argv=argv)
