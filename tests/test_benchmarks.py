@@ -115,6 +115,20 @@ def test_soft_labels_smoke(tmp_path: Path) -> None:
         assert 0 <= r["agreement"] <= 1 and 0 <= r["accuracy"] <= 1
 
 
+def test_demo_variants_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    data = smoke("demo_variants", tmp_path, timeout=600)
+    v = data["variants"]
+    assert set(v) == {"demo", "grouped-6ep"}
+    for name, row in v.items():
+        val = row["validation"]
+        assert val["items"] > 0 and 0 <= val["agreement"] <= 1, name
+        assert row["steps"] > 0 and row["train_cpu_s"] > 0, name
+    # the grouped variant really ran with its own settings, and only the pick saw test
+    assert v["grouped-6ep"]["epochs"] > v["demo"]["epochs"]
+    assert "test" in v["demo"] and "test" not in v["grouped-6ep"]
+
+
 @pytest.mark.slow
 def test_rounds_smoke(tmp_path: Path) -> None:
     pytest.importorskip("trl")
